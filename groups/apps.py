@@ -1,0 +1,9 @@
+from django.apps import AppConfig
+from django.utils.translation import gettext_lazy as _
+
+
+class GroupsConfig(AppConfig):
+    """Customer group chats and their members."""
+
+    name = "groups"
+    verbose_name = _("Groups")
