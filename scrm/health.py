@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import uuid
 
+from django.conf import settings
 from django.core.cache import cache
 from django.db import connection
 from django.http import JsonResponse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
+from kombu import Connection
 
-from scrm.celery import app as celery_app
 
 
 def _database() -> None:
@@ -27,8 +28,10 @@ def _cache() -> None:
 
 
 def _broker() -> None:
-    with celery_app.connection_for_write() as conn:
+    options = getattr(settings, "CELERY_BROKER_TRANSPORT_OPTIONS", {})
+    with Connection(settings.CELERY_BROKER_URL, transport_options=options, connect_timeout=2) as conn:
         conn.ensure_connection(max_retries=1, timeout=2)
+        conn.default_channel  # opening a channel makes transports such as Redis really talk to the server
 
 
 CHECKS = {"database": _database, "cache": _cache, "broker": _broker}
