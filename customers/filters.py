@@ -69,6 +69,9 @@ def filter_added(qs: QuerySet[Customer], after: date | None, before: date | None
 # --- Form field for "1,2,3" or repeated ids ------------------------------------------------------
 
 
+MAX_ID = 2**63 - 1
+
+
 class IdListField(forms.ModelMultipleChoiceField):
     """Accepts ``?tags_any=1,2`` as well as ``?tags_any=1&tags_any=2``; unknown ids are an error."""
 
@@ -82,6 +85,12 @@ class IdListField(forms.ModelMultipleChoiceField):
             value = [value]
         if value:
             value = [part.strip() for item in value for part in str(item).split(",") if part.strip()]
+            for part in value:
+                # Checked here: a number past 64 bits would reach the database (and fail on SQLite).
+                if not (part.isascii() and part.isdigit()) or int(part) > MAX_ID:
+                    raise forms.ValidationError(
+                        self.error_messages["invalid_pk_value"], code="invalid_pk_value", params={"pk": part}
+                    )
         return super().clean(value)
 
 

@@ -193,7 +193,9 @@ def tag_group_delete(group: TagGroup) -> None:
 # --- Timeline and notes ---------------------------------------------------------------------------
 
 
-def customer_note_add(*, customer: Customer, body: str, author) -> CustomerNote:
+def customer_note_add(
+    *, customer: Customer, body: str, author, source: str = CustomerEvent.Source.ADMIN
+) -> CustomerNote:
     """Write a note and its timeline entry."""
     staff = Staff.objects.filter(user=author).first() if author is not None else None
     note = CustomerNote(customer=customer, body=body.strip(), author=author, staff=staff)
@@ -206,6 +208,6 @@ def customer_note_add(*, customer: Customer, body: str, author) -> CustomerNote:
             occurred_at=note.created_at,
             staff=staff,
             payload={"note_id": note.id, "text": note.body[:200]},
-            source=CustomerEvent.Source.ADMIN,
+            source=source,
         )
     return note

@@ -10,6 +10,11 @@ os.environ.setdefault("DJANGO_SECRET_KEY", "test-only-secret-key-not-for-product
 
 from scrm.settings import *  # noqa: E402,F403
 
+# Without CACHE_URL the tests get a private in-memory cache, not the file cache a running
+# `make run` shares under var/ (CI sets CACHE_URL to test against Redis for real).
+if not os.environ.get("CACHE_URL"):
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 LANGUAGE_CODE = "en"
 

@@ -24,9 +24,22 @@ class CursorPagination(pagination.CursorPagination):
             raise ValidationError({self.page_size_query_param: [_("A whole number is required.")]}) from None
         if not 1 <= size <= self.max_page_size:
             raise ValidationError(
-                {self.page_size_query_param: [_("Must be between 1 and %(max)d.") % {"max": self.max_page_size}]}
+                {
+                    self.page_size_query_param: [
+                        _("Must be between 1 and %(max)d.") % {"max": self.max_page_size}
+                    ]
+                }
             )
         return size
+
+    def get_schema_operation_parameters(self, view):
+        parameters = super().get_schema_operation_parameters(view)
+        for parameter in parameters:
+            if parameter["name"] == self.page_size_query_param:
+                parameter["schema"].update(
+                    {"minimum": 1, "maximum": self.max_page_size, "default": self.page_size}
+                )
+        return parameters
 
     def paginate_queryset(self, queryset, request, view=None):
         self._model = queryset.model  # decode_cursor checks the cursor's position against it

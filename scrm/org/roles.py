@@ -26,6 +26,7 @@ _READ_MOST = {
         "personaltag": "view",
     },
     "groups": {"groupchat": "view", "groupmember": "view", "grouptag": "view"},
+    "campaigns": {"channel": "view"},
 }
 ROLE_PERMISSIONS: dict[str, dict[str, dict[str, str]] | str] = {
     Role.ADMIN: "all",
@@ -53,7 +54,8 @@ def _permissions_for(spec) -> list[Permission]:
 
 def roles_sync(sender=None, **kwargs) -> None:
     """Create or refresh one permission group per role. Runs after every ``migrate``."""
-    last_app = list(apps.get_app_configs())[-1]
+    # post_migrate is sent only for apps with a models module, so the last of those is the last sender.
+    last_app = [config for config in apps.get_app_configs() if config.models_module is not None][-1]
     if sender is not None and sender.label != last_app.label:
         return  # permissions of later apps are not created yet; the last app's signal does it all
     for role, spec in ROLE_PERMISSIONS.items():
