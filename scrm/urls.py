@@ -4,9 +4,11 @@ from django.urls import include, path
 from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
+from scrm.api.root import api_root
 from scrm.health import healthz
 
 api_v1 = [
+    path("", api_root, name="root"),
     path("", include("scrm.org.api.urls")),
     path("", include("customers.api.urls")),
     path("", include("groups.api.urls")),
