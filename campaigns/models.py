@@ -14,7 +14,10 @@ class Channel(models.Model):
     """
 
     state = models.CharField(
-        _("state"), max_length=30, unique=True, help_text=_("The value WeCom echoes back; at most 30 characters.")
+        _("state"),
+        max_length=30,
+        unique=True,
+        help_text=_("The value WeCom echoes back; at most 30 characters."),
     )
     name = models.CharField(_("name"), max_length=100)
     description = models.TextField(_("description"), blank=True)

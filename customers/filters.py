@@ -110,17 +110,27 @@ class CustomerFilterSet(django_filters.FilterSet):
         queryset=Tag.objects.filter(deleted=False), method="filter_tags_all", label=_("Has all of these tags")
     )
     tags_none = IdListFilter(
-        queryset=Tag.objects.filter(deleted=False), method="filter_tags_none", label=_("Has none of these tags")
+        queryset=Tag.objects.filter(deleted=False),
+        method="filter_tags_none",
+        label=_("Has none of these tags"),
     )
-    staff = IdListFilter(queryset=Staff.objects.all(), method="filter_staff", label=_("Followed by staff (ids)"))
+    staff = IdListFilter(
+        queryset=Staff.objects.all(), method="filter_staff", label=_("Followed by staff (ids)")
+    )
     department = django_filters.ModelChoiceFilter(
-        queryset=Department.objects.all(), method="filter_department", label=_("Followed by staff of department (id)")
+        queryset=Department.objects.all(),
+        method="filter_department",
+        label=_("Followed by staff of department (id)"),
     )
     channel = django_filters.CharFilter(method="filter_channel", max_length=64, label=_("Channel (state)"))
     added_after = django_filters.DateFilter(method="filter_added_after", label=_("First added on or after"))
-    added_before = django_filters.DateFilter(method="filter_added_before", label=_("First added on or before"))
+    added_before = django_filters.DateFilter(
+        method="filter_added_before", label=_("First added on or before")
+    )
     gender = django_filters.TypedChoiceFilter(choices=Customer.Gender.choices, coerce=int, label=_("Gender"))
-    lifecycle_stage = django_filters.MultipleChoiceFilter(choices=LifecycleStage.choices, label=_("Lifecycle stage"))
+    lifecycle_stage = django_filters.MultipleChoiceFilter(
+        choices=LifecycleStage.choices, label=_("Lifecycle stage")
+    )
     type = django_filters.TypedChoiceFilter(choices=Customer.Type.choices, coerce=int, label=_("Type"))
 
     class Meta:
@@ -163,8 +173,12 @@ class FollowFilterSet(django_filters.FilterSet):
     staff = IdListFilter(queryset=Staff.objects.all(), field_name="staff", label=_("Staff ids"))
     status = django_filters.MultipleChoiceFilter(choices=Follow.Status.choices, label=_("Status"))
     state = django_filters.CharFilter(label=_("Channel (state)"))
-    added_after = django_filters.IsoDateTimeFilter(field_name="added_at", lookup_expr="gte", label=_("Added at or after"))
-    added_before = django_filters.IsoDateTimeFilter(field_name="added_at", lookup_expr="lt", label=_("Added before"))
+    added_after = django_filters.IsoDateTimeFilter(
+        field_name="added_at", lookup_expr="gte", label=_("Added at or after")
+    )
+    added_before = django_filters.IsoDateTimeFilter(
+        field_name="added_at", lookup_expr="lt", label=_("Added before")
+    )
 
     class Meta:
         model = Follow

@@ -62,7 +62,8 @@ class Customer(models.Model):
         indexes = [
             models.Index(fields=["lifecycle_stage", "-id"], name="cust_customer_stage_idx"),
             models.Index(fields=["gender", "-id"], name="cust_customer_gender_idx"),
-            models.Index(fields=["name"], name="cust_customer_name_idx"),
+            # Prefix search by name (LIKE 'x%') can use the index on PostgreSQL whatever its collation.
+            models.Index(fields=["name"], name="cust_customer_name_idx", opclasses=["varchar_pattern_ops"]),
         ]
 
     def __str__(self) -> str:
@@ -103,7 +104,9 @@ class Follow(models.Model):
     customer = models.ForeignKey(
         Customer, verbose_name=_("customer"), on_delete=models.CASCADE, related_name="follows"
     )
-    staff = models.ForeignKey(Staff, verbose_name=_("staff member"), on_delete=models.PROTECT, related_name="follows")
+    staff = models.ForeignKey(
+        Staff, verbose_name=_("staff member"), on_delete=models.PROTECT, related_name="follows"
+    )
     added_at = models.DateTimeField(_("added at"))
     add_way = models.IntegerField(_("add way"), choices=AddWay.choices, default=AddWay.UNKNOWN)
     state = models.CharField(_("channel (state)"), max_length=64, blank=True)
@@ -165,7 +168,9 @@ class TagGroup(models.Model):
 class Tag(models.Model):
     """A corporate tag (企业标签) in a group, mirrored with WeCom (``et…`` ids)."""
 
-    group = models.ForeignKey(TagGroup, verbose_name=_("group"), on_delete=models.CASCADE, related_name="tags")
+    group = models.ForeignKey(
+        TagGroup, verbose_name=_("group"), on_delete=models.CASCADE, related_name="tags"
+    )
     wecom_id = models.CharField(_("WeCom id"), max_length=64, unique=True, null=True, blank=True)
     name = models.CharField(_("name"), max_length=30)
     order = models.PositiveBigIntegerField(_("order"), default=0)
@@ -207,7 +212,9 @@ class FollowTag(models.Model):
 class PersonalTag(models.Model):
     """A staff member's own tag (个人标签): no WeCom id, visible to that staff member's follows only."""
 
-    staff = models.ForeignKey(Staff, verbose_name=_("staff member"), on_delete=models.CASCADE, related_name="personal_tags")
+    staff = models.ForeignKey(
+        Staff, verbose_name=_("staff member"), on_delete=models.CASCADE, related_name="personal_tags"
+    )
     name = models.CharField(_("name"), max_length=30)
     group_name = models.CharField(_("group name"), max_length=30, blank=True)
     created_at = models.DateTimeField(_("created at"), auto_now_add=True)
@@ -217,7 +224,9 @@ class PersonalTag(models.Model):
         verbose_name_plural = _("personal tags")
         ordering = ["staff", "name"]
         constraints = [
-            models.UniqueConstraint(fields=["staff", "group_name", "name"], name="cust_personaltag_unique_name"),
+            models.UniqueConstraint(
+                fields=["staff", "group_name", "name"], name="cust_personaltag_unique_name"
+            ),
         ]
 
     def __str__(self) -> str:
@@ -264,11 +273,18 @@ class CustomerEvent(models.Model):
         API = "api", _("API")
         SYSTEM = "system", _("system")
 
-    customer = models.ForeignKey(Customer, verbose_name=_("customer"), on_delete=models.CASCADE, related_name="events")
+    customer = models.ForeignKey(
+        Customer, verbose_name=_("customer"), on_delete=models.CASCADE, related_name="events"
+    )
     type = models.CharField(_("type"), max_length=32, choices=Type.choices)
     occurred_at = models.DateTimeField(_("occurred at"))
     staff = models.ForeignKey(
-        Staff, verbose_name=_("staff member"), null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+        Staff,
+        verbose_name=_("staff member"),
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
     )
     payload = models.JSONField(_("details"), default=dict, blank=True)
     source = models.CharField(_("source"), max_length=16, choices=Source.choices, default=Source.SYSTEM)
@@ -290,12 +306,23 @@ class CustomerEvent(models.Model):
 class CustomerNote(models.Model):
     """A free-text note written about a customer by a colleague (跟进记录)."""
 
-    customer = models.ForeignKey(Customer, verbose_name=_("customer"), on_delete=models.CASCADE, related_name="notes")
+    customer = models.ForeignKey(
+        Customer, verbose_name=_("customer"), on_delete=models.CASCADE, related_name="notes"
+    )
     author = models.ForeignKey(
-        settings.AUTH_USER_MODEL, verbose_name=_("author"), null=True, on_delete=models.SET_NULL, related_name="+"
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("author"),
+        null=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
     )
     staff = models.ForeignKey(
-        Staff, verbose_name=_("staff member"), null=True, blank=True, on_delete=models.SET_NULL, related_name="notes"
+        Staff,
+        verbose_name=_("staff member"),
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="notes",
     )
     body = models.TextField(_("note"), max_length=2000)
     created_at = models.DateTimeField(_("created at"), auto_now_add=True)

@@ -74,7 +74,10 @@ def tag_names() -> dict[int, tuple[str, str]]:
     """
     names = cache.get(TAG_NAMES_CACHE_KEY)
     if names is None:
-        names = {tag_id: (group, name) for tag_id, group, name in Tag.objects.values_list("id", "group__name", "name")}
+        names = {
+            tag_id: (group, name)
+            for tag_id, group, name in Tag.objects.values_list("id", "group__name", "name")
+        }
         cache.set(TAG_NAMES_CACHE_KEY, names, timeout=3600)
     return names
 
@@ -82,5 +85,7 @@ def tag_names() -> dict[int, tuple[str, str]]:
 def tag_labels(tag_ids: Iterable[int]) -> list[dict]:
     names = tag_names()
     return [
-        {"id": tag_id, "group": names[tag_id][0], "name": names[tag_id][1]} for tag_id in tag_ids if tag_id in names
+        {"id": tag_id, "group": names[tag_id][0], "name": names[tag_id][1]}
+        for tag_id in tag_ids
+        if tag_id in names
     ]

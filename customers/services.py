@@ -20,9 +20,10 @@ from django.utils.translation import gettext as _
 from scrm.org.models import Staff
 
 from .models import Customer, CustomerEvent, CustomerNote, Follow, FollowTag, Tag, TagGroup
-from .selectors import TAG_NAMES_CACHE_KEY
+from .selectors import TAG_NAMES_CACHE_KEY, follows_in_scope
 
 BULK_CHUNK = 2000
+TASK_BATCH = 5000  # customers per background task
 
 
 def _chunks(ids: Iterable[int], size: int = BULK_CHUNK):
@@ -60,11 +61,19 @@ def customer_tag_ids_refresh(customer_ids: Iterable[int]) -> None:
         for customer_id, tag_id in links:
             found[customer_id].add(tag_id)
         Customer.objects.bulk_update(
-            [Customer(id=cid, tag_ids=sorted(found.get(cid, ()))) for cid in chunk], ["tag_ids"], batch_size=500
+            [Customer(id=cid, tag_ids=sorted(found.get(cid, ()))) for cid in chunk],
+            ["tag_ids"],
+            batch_size=500,
         )
 
 
 # --- Tagging --------------------------------------------------------------------------------------
+
+
+def _follows_of(by):
+    """The follows a person may tag: a guide tags their own relationship with the customer, not a
+    colleague's; managers tag the follows of their staff; system callers (``by=None``) tag all."""
+    return Follow.objects.all() if by is None else follows_in_scope(by)
 
 
 def _live_tags(tags: Sequence[Tag]) -> list[Tag]:
@@ -78,7 +87,8 @@ def _live_tags(tags: Sequence[Tag]) -> list[Tag]:
 def customers_tag(
     *, customer_ids: Iterable[int], tags: Sequence[Tag], by=None, source: str = CustomerEvent.Source.ADMIN
 ) -> int:
-    """Put ``tags`` on every active follow of these customers; return how many customers changed.
+    """Put ``tags`` on the active follows of these customers that ``by`` may tag; return how many
+    customers changed.
 
     Idempotent: tags already present are left as they are and produce no timeline event.
     """
@@ -90,7 +100,9 @@ def customers_tag(
     tag_ids = [t.id for t in tags]
     for chunk in _chunks(customer_ids):
         follows = list(
-            Follow.objects.filter(customer_id__in=chunk, status=Follow.Status.ACTIVE).values_list("id", "customer_id")
+            _follows_of(by)
+            .filter(customer_id__in=chunk, status=Follow.Status.ACTIVE)
+            .values_list("id", "customer_id")
         )
         existing = set(
             FollowTag.objects.filter(follow_id__in=[f for f, _ in follows], tag_id__in=tag_ids).values_list(
@@ -116,14 +128,16 @@ def customers_tag(
 def customers_untag(
     *, customer_ids: Iterable[int], tags: Sequence[Tag], by=None, source: str = CustomerEvent.Source.ADMIN
 ) -> int:
-    """Take ``tags`` off every follow of these customers; return how many customers changed."""
+    """Take ``tags`` off the follows of these customers that ``by`` may tag; return how many changed."""
     if not tags:
         return 0
     changed = 0
     now = timezone.now()
     tag_ids = [t.id for t in tags]
     for chunk in _chunks(customer_ids):
-        links = FollowTag.objects.filter(follow__customer_id__in=chunk, tag_id__in=tag_ids)
+        links = FollowTag.objects.filter(
+            follow__in=_follows_of(by).filter(customer_id__in=chunk), tag_id__in=tag_ids
+        )
         touched = set(links.values_list("follow__customer_id", flat=True))
         if not touched:
             continue
@@ -141,11 +155,38 @@ def _record(customer_ids, event_type, tags, by, source, when) -> None:
     staff = Staff.objects.filter(user=by).first() if by is not None and by.is_authenticated else None
     CustomerEvent.objects.bulk_create(
         [
-            CustomerEvent(customer_id=cid, type=event_type, occurred_at=when, staff=staff, payload=payload, source=source)
+            CustomerEvent(
+                customer_id=cid,
+                type=event_type,
+                occurred_at=when,
+                staff=staff,
+                payload=payload,
+                source=source,
+            )
             for cid in customer_ids
         ],
         batch_size=1000,
     )
+
+
+def customers_tag_enqueue(*, customer_ids: Sequence[int], tags: Sequence[Tag], add: bool, by=None) -> int:
+    """Tag or untag many customers in background batches on the ``bulk`` queue; return the batch count.
+
+    Each batch is an idempotent service call, so a batch that runs twice changes nothing more.
+    """
+    from .tasks import customers_tag_task  # tasks import services; imported here to keep one direction
+
+    tags = _live_tags(tags) if add else list(tags)
+    batches = [list(chunk) for chunk in _chunks(customer_ids, TASK_BATCH)]
+    for batch in batches:
+        kwargs = {
+            "customer_ids": batch,
+            "tag_ids": [t.id for t in tags],
+            "add": add,
+            "user_id": getattr(by, "pk", None),
+        }
+        transaction.on_commit(lambda kwargs=kwargs: customers_tag_task.apply_async(kwargs=kwargs))
+    return len(batches)
 
 
 # --- Tag definitions ------------------------------------------------------------------------------

@@ -42,7 +42,12 @@ class GroupChat(models.Model):
     chat_id = models.CharField(_("chat id"), max_length=64, unique=True)
     name = models.CharField(_("name"), max_length=128, blank=True)
     owner = models.ForeignKey(
-        Staff, verbose_name=_("owner"), null=True, blank=True, on_delete=models.SET_NULL, related_name="owned_groups"
+        Staff,
+        verbose_name=_("owner"),
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="owned_groups",
     )
     owner_userid = models.CharField(_("owner userid"), max_length=64, blank=True)
     admin_userids = models.JSONField(_("admins"), default=list, blank=True)
@@ -53,7 +58,12 @@ class GroupChat(models.Model):
     member_version = models.CharField(_("member version"), max_length=64, blank=True)
     kind = models.CharField(_("type"), max_length=16, choices=Kind.choices, blank=True)
     store = models.ForeignKey(
-        Department, verbose_name=_("store"), null=True, blank=True, on_delete=models.SET_NULL, related_name="groups"
+        Department,
+        verbose_name=_("store"),
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="groups",
     )
     tags = models.ManyToManyField(GroupTag, verbose_name=_("tags"), blank=True, related_name="groups")
     dismissed_at = models.DateTimeField(_("dismissed at"), null=True, blank=True)
@@ -91,24 +101,40 @@ class GroupMember(models.Model):
         LEFT = 0, _("left by themselves")
         REMOVED = 1, _("removed by owner or admin")
 
-    group = models.ForeignKey(GroupChat, verbose_name=_("group"), on_delete=models.CASCADE, related_name="members")
+    group = models.ForeignKey(
+        GroupChat, verbose_name=_("group"), on_delete=models.CASCADE, related_name="members"
+    )
     member_id = models.CharField(_("member id"), max_length=64, help_text=_("userid or external_userid"))
     kind = models.PositiveSmallIntegerField(_("kind"), choices=Kind.choices)
     customer = models.ForeignKey(
-        Customer, verbose_name=_("customer"), null=True, blank=True, on_delete=models.SET_NULL, related_name="group_memberships"
+        Customer,
+        verbose_name=_("customer"),
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="group_memberships",
     )
     staff = models.ForeignKey(
-        Staff, verbose_name=_("staff member"), null=True, blank=True, on_delete=models.SET_NULL, related_name="group_memberships"
+        Staff,
+        verbose_name=_("staff member"),
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="group_memberships",
     )
     unionid = models.CharField(_("unionid"), max_length=64, blank=True)
     name = models.CharField(_("name"), max_length=128, blank=True)
     group_nickname = models.CharField(_("nickname in group"), max_length=128, blank=True)
     joined_at = models.DateTimeField(_("joined at"), null=True, blank=True)
-    join_scene = models.PositiveSmallIntegerField(_("join scene"), choices=JoinScene.choices, default=JoinScene.UNKNOWN)
+    join_scene = models.PositiveSmallIntegerField(
+        _("join scene"), choices=JoinScene.choices, default=JoinScene.UNKNOWN
+    )
     inviter_userid = models.CharField(_("inviter"), max_length=64, blank=True)
     state = models.CharField(_("channel (state)"), max_length=64, blank=True)
     left_at = models.DateTimeField(_("left at"), null=True, blank=True)
-    quit_scene = models.PositiveSmallIntegerField(_("quit scene"), choices=QuitScene.choices, null=True, blank=True)
+    quit_scene = models.PositiveSmallIntegerField(
+        _("quit scene"), choices=QuitScene.choices, null=True, blank=True
+    )
 
     class Meta:
         verbose_name = _("group member")

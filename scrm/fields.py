@@ -100,4 +100,7 @@ class HasAny(_IdArrayLookup):
         if not ids:
             return "1 = 0", []
         marks = ", ".join(["%s"] * len(ids))
-        return f"EXISTS (SELECT 1 FROM json_each({lhs}) WHERE json_each.value IN ({marks}))", [*lhs_params, *ids]
+        return f"EXISTS (SELECT 1 FROM json_each({lhs}) WHERE json_each.value IN ({marks}))", [
+            *lhs_params,
+            *ids,
+        ]

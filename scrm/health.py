@@ -13,7 +13,6 @@ from django.views.decorators.http import require_GET
 from kombu import Connection
 
 
-
 def _database() -> None:
     with connection.cursor() as cursor:
         cursor.execute("SELECT 1")
@@ -31,7 +30,7 @@ def _broker() -> None:
     options = getattr(settings, "CELERY_BROKER_TRANSPORT_OPTIONS", {})
     with Connection(settings.CELERY_BROKER_URL, transport_options=options, connect_timeout=2) as conn:
         conn.ensure_connection(max_retries=1, timeout=2)
-        conn.default_channel  # opening a channel makes transports such as Redis really talk to the server
+        _ = conn.default_channel  # opening a channel makes transports such as Redis really talk to the server
 
 
 CHECKS = {"database": _database, "cache": _cache, "broker": _broker}
@@ -48,4 +47,6 @@ def healthz(request):
         except Exception as exc:  # any failure of a dependency is reported, not raised
             healthy = False
             results[name] = f"error: {exc.__class__.__name__}: {exc}"[:300]
-    return JsonResponse({"status": "ok" if healthy else "error", "checks": results}, status=200 if healthy else 503)
+    return JsonResponse(
+        {"status": "ok" if healthy else "error", "checks": results}, status=200 if healthy else 503
+    )

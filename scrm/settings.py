@@ -114,12 +114,13 @@ CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default="filesystem://")
 if CELERY_BROKER_URL == "filesystem://":
     # The embedded broker: messages are files under var/broker, shared by web, worker and beat.
     _broker_dir = VAR_DIR / "broker"
-    for _folder in ("out", "processed"):
+    for _folder in ("out", "processed", "control"):
         (_broker_dir / _folder).mkdir(parents=True, exist_ok=True)
     CELERY_BROKER_TRANSPORT_OPTIONS = {
         "data_folder_in": str(_broker_dir / "out"),
         "data_folder_out": str(_broker_dir / "out"),
         "processed_folder": str(_broker_dir / "processed"),
+        "control_folder": str(_broker_dir / "control"),
         "store_processed": False,
     }
 CELERY_TASK_DEFAULT_QUEUE = "default"
@@ -142,7 +143,9 @@ AUTH_PASSWORD_VALIDATORS = [
 ]
 LOGIN_URL = "admin:login"
 SESSION_COOKIE_HTTPONLY = True
-SESSION_COOKIE_SECURE = env.bool("DJANGO_SECURE_COOKIES", default=not DEBUG and "127.0.0.1" not in ALLOWED_HOSTS)
+SESSION_COOKIE_SECURE = env.bool(
+    "DJANGO_SECURE_COOKIES", default=not DEBUG and "127.0.0.1" not in ALLOWED_HOSTS
+)
 CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
@@ -197,13 +200,22 @@ UNFOLD = {
     "SITE_SYMBOL": "hub",
     "SHOW_LANGUAGES": True,
     "SHOW_HISTORY": True,
-    "SIDEBAR": {"show_search": True, "show_all_applications": True},
+    "SIDEBAR": {
+        "show_search": True,
+        "show_all_applications": True,
+        # Grouped by what people do; each person sees only what they may open (scrm/admin.py).
+        "navigation": "scrm.admin.sidebar_navigation",
+    },
 }
 
 # --- Product settings -----------------------------------------------------------------------------
 
 # The admin shows "N+" past this many rows instead of counting a million-row table (trap 8).
 SCRM_ADMIN_COUNT_LIMIT = env.int("SCRM_ADMIN_COUNT_LIMIT", default=10_000)
+# Admin bulk actions (tagging) run in the request up to the first number of customers, in
+# background batches up to the second, and are refused beyond it.
+SCRM_ADMIN_INLINE_BULK_LIMIT = env.int("SCRM_ADMIN_INLINE_BULK_LIMIT", default=2_000)
+SCRM_ADMIN_BULK_ACTION_LIMIT = env.int("SCRM_ADMIN_BULK_ACTION_LIMIT", default=200_000)
 # API keys live this many days unless created with another expiry.
 SCRM_API_KEY_DEFAULT_DAYS = env.int("SCRM_API_KEY_DEFAULT_DAYS", default=365)
 

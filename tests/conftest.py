@@ -84,7 +84,20 @@ def company(db):
     GroupMemberFactory(group=gb, customer=cb1)
 
     return SimpleNamespace(
-        hq=hq, east=east, west=west, store_a=store_a, store_b=store_b, users=users,
-        sa=sa, sb=sb, gold=gold, silver=silver, vip_group=vip_group,
-        ca1=ca1, ca2=ca2, cb1=cb1, ga=ga, gb=gb,
+        hq=hq,
+        east=east,
+        west=west,
+        store_a=store_a,
+        store_b=store_b,
+        users=users,
+        sa=sa,
+        sb=sb,
+        gold=gold,
+        silver=silver,
+        vip_group=vip_group,
+        ca1=ca1,
+        ca2=ca2,
+        cb1=cb1,
+        ga=ga,
+        gb=gb,
     )

@@ -12,7 +12,10 @@ def test_healthz_is_200_when_database_cache_and_broker_answer(client):
 def test_healthz_is_503_naming_the_failing_part(client, settings):
     # A real cache backend pointed at a port where nothing listens.
     settings.CACHES = {
-        "default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": "redis://127.0.0.1:1/0"}
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": "redis://127.0.0.1:1/0",
+        }
     }
     response = client.get("/healthz")
     assert response.status_code == 503

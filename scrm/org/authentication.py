@@ -18,7 +18,9 @@ class ApiKeyAuthentication(authentication.BaseAuthentication):
             if not header or header[0].lower() not in ("bearer", "api-key"):
                 return None
             if len(header) != 2:
-                raise exceptions.AuthenticationFailed(_("Malformed Authorization header: expected 'Bearer <key>'."))
+                raise exceptions.AuthenticationFailed(
+                    _("Malformed Authorization header: expected 'Bearer <key>'.")
+                )
             raw = header[1]
         key = api_key_authenticate(raw)
         if key is None:

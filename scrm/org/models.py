@@ -17,9 +17,16 @@ class Department(models.Model):
     wecom_id = models.PositiveBigIntegerField(_("WeCom id"), unique=True)
     name = models.CharField(_("name"), max_length=64)
     parent = models.ForeignKey(
-        "self", verbose_name=_("parent"), null=True, blank=True, on_delete=models.PROTECT, related_name="children"
+        "self",
+        verbose_name=_("parent"),
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="children",
     )
-    order = models.BigIntegerField(_("order"), default=0, help_text=_("WeCom sort order; larger comes first."))
+    order = models.BigIntegerField(
+        _("order"), default=0, help_text=_("WeCom sort order; larger comes first.")
+    )
     is_store = models.BooleanField(_("is a store"), default=False, db_index=True)
     path = models.CharField(_("path"), max_length=512, db_index=True, editable=False)
     created_at = models.DateTimeField(_("created at"), auto_now_add=True)

@@ -45,11 +45,17 @@ def _permissions_for(spec) -> list[Permission]:
     if spec == "all":
         return list(perms.filter(content_type__app_label__in=OUR_APPS))
     wanted = {
-        (app, f"{action}_{model}") for app, models in spec.items() for model, actions in models.items()
+        (app, f"{action}_{model}")
+        for app, models in spec.items()
+        for model, actions in models.items()
         for action in actions.split()
     }
     labels = {app for app, _ in wanted}
-    return [p for p in perms.filter(content_type__app_label__in=labels) if (p.content_type.app_label, p.codename) in wanted]
+    return [
+        p
+        for p in perms.filter(content_type__app_label__in=labels)
+        if (p.content_type.app_label, p.codename) in wanted
+    ]
 
 
 def roles_sync(sender=None, **kwargs) -> None:

@@ -93,3 +93,10 @@ def api_key_authenticate(raw_key: str) -> ApiKey | None:
 
 def api_key_revoke(key: ApiKey) -> None:
     ApiKey.objects.filter(pk=key.pk, revoked_at__isnull=True).update(revoked_at=timezone.now())
+
+
+@transaction.atomic
+def operator_remove(*, user) -> None:
+    """Take ``user``'s role away: the operator row and the role's permission group go together."""
+    Operator.objects.filter(user=user).delete()
+    user.groups.remove(*Group.objects.filter(name__in=[role_group_name(r) for r in Role.values]))

@@ -24,13 +24,16 @@ def tag_ids(customer):
 def test_tagging_a_customer_tags_every_active_follow_and_the_index(company):
     second = FollowFactory(customer=company.ca1, staff=company.sb)
     ended = FollowFactory(
-        customer=company.ca1, staff__userid="gone", status=Follow.Status.DELETED_BY_CUSTOMER,
+        customer=company.ca1,
+        staff__userid="gone",
+        status=Follow.Status.DELETED_BY_CUSTOMER,
         status_changed_at=second.added_at,
     )
     changed = customers_tag(customer_ids=[company.ca1.id], tags=[company.silver], by=company.users.marketing)
     assert changed == 1
     assert set(FollowTag.objects.filter(tag=company.silver).values_list("follow_id", flat=True)) >= {
-        second.id, company.ca1.follows.get(staff=company.sa).id
+        second.id,
+        company.ca1.follows.get(staff=company.sa).id,
     }
     assert not FollowTag.objects.filter(follow=ended).exists()
     assert tag_ids(company.ca1) == sorted([company.gold.id, company.silver.id])
@@ -54,7 +57,9 @@ def test_untag_removes_from_follows_and_index(company):
 def test_a_deleted_tag_cannot_be_put_on_customers(company):
     tag_delete(company.gold)
     with pytest.raises(ValidationError, match="金卡"):
-        customers_tag(customer_ids=[company.ca2.id], tags=[company.gold.__class__.objects.get(pk=company.gold.pk)])
+        customers_tag(
+            customer_ids=[company.ca2.id], tags=[company.gold.__class__.objects.get(pk=company.gold.pk)]
+        )
 
 
 def test_deleting_a_tag_drops_it_from_every_index(company):
@@ -72,7 +77,9 @@ def test_deleting_a_group_deletes_its_tags(company):
 
 def test_the_index_forgets_tags_of_ended_follows(company):
     follow = company.ca1.follows.get()
-    Follow.objects.filter(pk=follow.pk).update(status=Follow.Status.DELETED_BY_STAFF, status_changed_at=follow.added_at)
+    Follow.objects.filter(pk=follow.pk).update(
+        status=Follow.Status.DELETED_BY_STAFF, status_changed_at=follow.added_at
+    )
     customer_tag_ids_refresh([company.ca1.id])
     assert tag_ids(company.ca1) == []
 
@@ -90,7 +97,9 @@ def test_two_live_tags_of_one_group_cannot_share_a_name(company):
 
 
 def test_a_note_is_written_with_its_timeline_entry(company):
-    note = customer_note_add(customer=company.ca1, body="  Prefers weekend calls  ", author=company.users.guide_a)
+    note = customer_note_add(
+        customer=company.ca1, body="  Prefers weekend calls  ", author=company.users.guide_a
+    )
     assert note.body == "Prefers weekend calls"
     assert note.staff == company.sa
     event = CustomerEvent.objects.get(customer=company.ca1, type=CustomerEvent.Type.NOTE)
@@ -100,3 +109,17 @@ def test_a_note_is_written_with_its_timeline_entry(company):
 def test_an_empty_note_is_refused(company):
     with pytest.raises(ValidationError):
         customer_note_add(customer=company.ca1, body="   ", author=company.users.guide_a)
+
+
+def test_a_guide_tags_only_their_own_follow_of_a_shared_customer(company):
+    colleague_follow = FollowFactory(customer=company.ca2, staff=company.sb)
+    customers_tag(customer_ids=[company.ca2.id], tags=[company.silver], by=company.users.guide_a)
+    assert FollowTag.objects.filter(follow__customer=company.ca2, tag=company.silver).count() == 1
+    assert not FollowTag.objects.filter(follow=colleague_follow).exists()
+    # a marketing manager's tagging reaches every active follow
+    customers_tag(customer_ids=[company.ca2.id], tags=[company.silver], by=company.users.marketing)
+    assert FollowTag.objects.filter(follow=colleague_follow, tag=company.silver).exists()
+    # and the guide cannot untag the colleague's follow
+    customers_untag(customer_ids=[company.ca2.id], tags=[company.silver], by=company.users.guide_a)
+    assert FollowTag.objects.filter(follow=colleague_follow, tag=company.silver).exists()
+    assert tag_ids(company.ca2) == [company.silver.id]

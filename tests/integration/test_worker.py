@@ -32,9 +32,27 @@ def worker():
         pytest.skip("the worker process cannot open an in-memory SQLite test database")
     env = {**os.environ, "DJANGO_SETTINGS_MODULE": "tests.settings", "DATABASE_URL": database_url()}
     process = subprocess.Popen(
-        [sys.executable, "-m", "celery", "-A", "scrm", "worker", "--queues", "bulk", "--pool", "solo",
-         "--loglevel", "WARNING", "--without-heartbeat", "--without-gossip", "--without-mingle"],
-        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+        [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "scrm",
+            "worker",
+            "--queues",
+            "bulk",
+            "--pool",
+            "solo",
+            "--loglevel",
+            "WARNING",
+            "--without-heartbeat",
+            "--without-gossip",
+            "--without-mingle",
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
     )
     yield process
     process.terminate()
@@ -49,7 +67,10 @@ def test_a_worker_runs_a_bulk_tag_task_once(company, worker):
         kwargs={"customer_ids": [company.ca2.id, company.cb1.id], "tag_ids": [company.gold.id], "add": True}
     )
     deadline = time.monotonic() + 60
-    while time.monotonic() < deadline and not FollowTag.objects.filter(tag=company.gold, follow__customer=company.cb1).exists():
+    while (
+        time.monotonic() < deadline
+        and not FollowTag.objects.filter(tag=company.gold, follow__customer=company.cb1).exists()
+    ):
         assert worker.poll() is None, worker.stdout.read().decode()
         time.sleep(0.5)
     assert result.id

@@ -24,9 +24,11 @@ def test_moving_a_department_moves_its_subtree_paths(company):
     company.store_a.refresh_from_db()
     assert company.east.path == "/1/20/10/"
     assert company.store_a.path == "/1/20/10/100/"
-    assert list(Department.objects.filter(path__startswith="/1/20/").order_by("wecom_id").values_list("name", flat=True)) == [
-        "East region", "West region", "Store A", "Store B"
-    ]
+    assert list(
+        Department.objects.filter(path__startswith="/1/20/")
+        .order_by("wecom_id")
+        .values_list("name", flat=True)
+    ) == ["East region", "West region", "Store A", "Store B"]
 
 
 def test_a_new_department_gets_its_path():
@@ -74,7 +76,9 @@ def test_revoked_and_expired_keys_are_refused(db):
     user = UserFactory()
     revoked, raw_revoked = api_key_create(user=user, name="old")
     api_key_revoke(revoked)
-    _, raw_expired = api_key_create(user=user, name="expired", expires_at=timezone.now() - timedelta(seconds=1))
+    _, raw_expired = api_key_create(
+        user=user, name="expired", expires_at=timezone.now() - timedelta(seconds=1)
+    )
     assert api_key_authenticate(raw_revoked) is None
     assert api_key_authenticate(raw_expired) is None
     assert ApiKey.objects.count() == 2

@@ -16,10 +16,14 @@ PASSWORD_FILE = settings.VAR_DIR / "demo_admin_password"
 
 
 class Command(BaseCommand):
-    help = "Create the demo superuser 'admin' (password printed) and load demo data if there are no customers."
+    help = (
+        "Create the demo superuser 'admin' (password printed) and load demo data if there are no customers."
+    )
 
     def add_arguments(self, parser):
-        parser.add_argument("--customers", type=int, default=300, help="Demo size when the database is empty.")
+        parser.add_argument(
+            "--customers", type=int, default=300, help="Demo size when the database is empty."
+        )
 
     def handle(self, *args, customers: int, **options):
         password = self._admin_password()
@@ -40,7 +44,9 @@ class Command(BaseCommand):
             self.stdout.write(self.style.SUCCESS(f"Demo admin: user 'admin', password '{password}'"))
         else:
             self.stdout.write(
-                self.style.WARNING("User 'admin' exists with another password; set DEMO_ADMIN_PASSWORD to reset it.")
+                self.style.WARNING(
+                    "User 'admin' exists with another password; set DEMO_ADMIN_PASSWORD to reset it."
+                )
             )
 
     def _admin_password(self) -> str:
