@@ -1,0 +1,52 @@
+"""The benchmarks (bench/) run end to end at a tiny size: CI proves they work, it does not judge speed."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from bench import run as bench
+from bench.measure import Figure
+from bench.scenarios import full_counts
+
+pytestmark = pytest.mark.django_db
+
+
+def test_benchmarks_run_at_a_tiny_size():
+    messages: list[str] = []
+    report = bench.run(customers=2000, runs=2, warmup=1, say=messages.append)
+
+    assert report.errors == []
+    assert [r.id for r in report.results] == ["P1", "P3", "P4"]
+    assert report.build is not None and report.data["customers"] == 2000
+    assert any("building the data set" in m for m in messages)
+    p1, p3, p4 = report.results
+    assert len(p1.figures) == 3 and all(len(f.samples) == 2 for f in p1.figures)
+    assert any("customers" in note for note in p1.notes)  # the ORM and the SQL counted the same audience
+    assert [f.label for f in p3.figures][1:] == [
+        "customer change page",
+        "empty page, same middleware (baseline)",
+    ]
+    assert len(p4.figures) == 2
+    assert all(r.targets for r in report.results)
+
+    text = bench.render(report)
+    assert "P1" in text and "P3" in text and "P4" in text and "summary:" in text
+    json.dumps(report.as_dict(), ensure_ascii=False)  # the --json output serialises
+
+    # The data set is kept when it has the wanted size.
+    again = bench.run(customers=2000, runs=1, warmup=0, only={"P1"}, say=messages.append)
+    assert again.build is None and [r.id for r in again.results] == ["P1"]
+
+
+def test_figures_and_the_full_count_check():
+    figure = Figure("x", [0.010, 0.012, 0.011, 0.030])
+    assert figure.median == pytest.approx(0.0115)
+    assert figure.quantile(0.0) == 0.010 and figure.quantile(1.0) == 0.030
+    assert "11.5 ms" in figure.text() and "n=4" in figure.text()
+    assert full_counts([{"sql": 'SELECT COUNT(*) AS "__count" FROM "customers_customer" WHERE x'}])
+    assert not full_counts(
+        [{"sql": 'SELECT COUNT(*) FROM (SELECT 1 FROM "customers_customer" LIMIT 10001) s'}]
+    )
+    assert not full_counts([{"sql": 'SELECT COUNT(*) FROM "customers_customernote" WHERE customer_id = 1'}])
