@@ -29,7 +29,6 @@ from unfold.admin import TabularInline
 from unfold.contrib.filters.admin import (
     ChoicesDropdownFilter,
     MultipleChoicesDropdownFilter,
-    MultipleDropdownFilter,
     RangeDateFilter,
     RelatedDropdownFilter,
     TextFilter,
@@ -55,7 +54,7 @@ from .filters import (
     filter_tags_any,
     filter_tags_none,
 )
-from .models import Customer, CustomerEvent, CustomerNote, Follow, PersonalTag, Tag, TagGroup
+from .models import Customer, CustomerEvent, CustomerNote, Follow, FollowTag, PersonalTag, Tag, TagGroup
 from .selectors import customer_event_list, customer_list, follow_list, tag_labels, tag_list, tag_names
 from .services import (
     customer_note_add,
@@ -126,49 +125,15 @@ def id_values(values) -> list[int]:
 # --- Customer list filters ------------------------------------------------------------------------
 
 
-class TagFilter(MultipleDropdownFilter):
-    """Several tags at once; the subclass decides whether the customer needs any, all or none."""
+class AutocompleteIdsFilter(admin.SimpleListFilter):
+    """Several rows picked by autocomplete: only the chosen ones are rendered, so a filter over
+    hundreds of tags or thousands of staff costs the page nothing until it is used."""
 
-    def lookups(self, request, model_admin):
-        return [
-            (str(tag_id), f"{group} / {name}")
-            for group, tags in tag_choices(request)
-            for tag_id, name in tags
-        ]
-
-    def queryset(self, request, queryset):
-        ids = id_values(self.value())
-        return self.filter_tags(queryset, ids) if ids else queryset
-
-
-class TagsAnyFilter(TagFilter):
-    title = _("has any of these tags")
-    parameter_name = "tags_any"
-    filter_tags = staticmethod(filter_tags_any)
-
-
-class TagsAllFilter(TagFilter):
-    title = _("has all of these tags")
-    parameter_name = "tags_all"
-    filter_tags = staticmethod(filter_tags_all)
-
-
-class TagsNoneFilter(TagFilter):
-    title = _("has none of these tags")
-    parameter_name = "tags_none"
-    filter_tags = staticmethod(filter_tags_none)
-
-
-class StaffFilter(admin.SimpleListFilter):
-    """Followed by one of these staff members; picked by autocomplete among the staff in scope."""
-
-    title = _("followed by staff")
-    parameter_name = "staff"
     template = "unfold/filters/filters_field.html"
     form_class = AutocompleteDropdownForm
-    # The relation the autocomplete widget asks about; it lists only the staff in scope.
-    source_model = Follow
-    source_field = "staff"
+    # The relation the autocomplete widget asks about (its target model's admin answers the search).
+    source_model: type
+    source_field: str
 
     def __init__(self, request, params, model, model_admin):
         super().__init__(request, params, model, model_admin)
@@ -192,15 +157,57 @@ class StaffFilter(admin.SimpleListFilter):
                 choices=(),
                 field=self.source_model._meta.get_field(self.source_field),
                 model_admin=self.model_admin,
-                data={self.parameter_name: self.value()},
+                # "1,2" and repeated parameters both arrive here; the widget wants one id per value.
+                data={self.parameter_name: [str(i) for i in id_values(self.value())]},
                 multiple=True,
             ),
         }
 
     def queryset(self, request, queryset):
         ids = id_values(self.value())
-        if not ids:
-            return queryset
+        return self.apply(request, queryset, ids) if ids else queryset
+
+    def apply(self, request, queryset, ids: list[int]):
+        raise NotImplementedError
+
+
+class TagFilter(AutocompleteIdsFilter):
+    """Several tags at once; the subclass decides whether the customer needs any, all or none."""
+
+    source_model = FollowTag
+    source_field = "tag"
+
+    def apply(self, request, queryset, ids):
+        return self.filter_tags(queryset, ids)
+
+
+class TagsAnyFilter(TagFilter):
+    title = _("has any of these tags")
+    parameter_name = "tags_any"
+    filter_tags = staticmethod(filter_tags_any)
+
+
+class TagsAllFilter(TagFilter):
+    title = _("has all of these tags")
+    parameter_name = "tags_all"
+    filter_tags = staticmethod(filter_tags_all)
+
+
+class TagsNoneFilter(TagFilter):
+    title = _("has none of these tags")
+    parameter_name = "tags_none"
+    filter_tags = staticmethod(filter_tags_none)
+
+
+class StaffFilter(AutocompleteIdsFilter):
+    """Followed by one of these staff members; the autocomplete lists only the staff in scope."""
+
+    title = _("followed by staff")
+    parameter_name = "staff"
+    source_model = Follow
+    source_field = "staff"
+
+    def apply(self, request, queryset, ids):
         staff = list(staff_list(user=request.user).filter(pk__in=ids))
         return self.filter_staff(queryset, staff) if staff else queryset.none()
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from django.conf import settings
 from django.db import models
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 from scrm.fields import IdArrayField
 from scrm.org.models import Staff
@@ -74,7 +75,7 @@ class Follow(models.Model):
     """The edge staff ↔ customer (跟进关系), with what WeCom tells about how it began and ended."""
 
     class Status(models.TextChoices):
-        ACTIVE = "active", _("active")
+        ACTIVE = "active", pgettext_lazy("follow status", "active")
         DELETED_BY_STAFF = "deleted_by_staff", _("deleted by staff")
         DELETED_BY_CUSTOMER = "deleted_by_customer", _("deleted by customer")
         TRANSFERRED = "transferred", _("transferred")
@@ -133,6 +134,8 @@ class Follow(models.Model):
         ]
         indexes = [
             models.Index(fields=["staff", "status", "customer"], name="cust_follow_staff_status_idx"),
+            # Covers "customer X has an active follow by one of these staff" without visiting the table.
+            models.Index(fields=["customer", "status", "staff"], name="cust_follow_cust_status_idx"),
             models.Index(fields=["state", "customer"], name="cust_follow_state_idx"),
             models.Index(fields=["added_at"], name="cust_follow_added_idx"),
         ]
@@ -169,7 +172,7 @@ class Tag(models.Model):
     """A corporate tag (企业标签) in a group, mirrored with WeCom (``et…`` ids)."""
 
     group = models.ForeignKey(
-        TagGroup, verbose_name=_("group"), on_delete=models.CASCADE, related_name="tags"
+        TagGroup, verbose_name=_("tag group"), on_delete=models.CASCADE, related_name="tags"
     )
     wecom_id = models.CharField(_("WeCom id"), max_length=64, unique=True, null=True, blank=True)
     name = models.CharField(_("name"), max_length=30)

@@ -82,8 +82,9 @@ def tag_names() -> dict[int, tuple[str, str]]:
     return names
 
 
-def tag_labels(tag_ids: Iterable[int]) -> list[dict]:
-    names = tag_names()
+def tag_labels(tag_ids: Iterable[int], names: dict[int, tuple[str, str]] | None = None) -> list[dict]:
+    """Tag ids as ``{id, group, name}``; pass ``names`` (from ``tag_names()``) when labelling many rows."""
+    names = tag_names() if names is None else names
     return [
         {"id": tag_id, "group": names[tag_id][0], "name": names[tag_id][1]}
         for tag_id in tag_ids

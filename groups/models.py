@@ -102,7 +102,7 @@ class GroupMember(models.Model):
         REMOVED = 1, _("removed by owner or admin")
 
     group = models.ForeignKey(
-        GroupChat, verbose_name=_("group"), on_delete=models.CASCADE, related_name="members"
+        GroupChat, verbose_name=_("group chat"), on_delete=models.CASCADE, related_name="members"
     )
     member_id = models.CharField(_("member id"), max_length=64, help_text=_("userid or external_userid"))
     kind = models.PositiveSmallIntegerField(_("kind"), choices=Kind.choices)

@@ -7,8 +7,8 @@ from rest_framework import serializers
 from rest_framework.validators import UniqueValidator
 
 from customers.models import Customer, CustomerEvent, CustomerNote, Follow, Tag, TagGroup
-from customers.selectors import customer_list, tag_group_list, tag_labels, tag_list
-from scrm.api.serializers import NestedPrimaryKeyRelatedField
+from customers.selectors import customer_list, tag_group_list, tag_labels, tag_list, tag_names
+from scrm.api.serializers import DetailUrlField, NestedPrimaryKeyRelatedField
 from scrm.org.api.serializers import StaffBriefSerializer
 
 BULK_TAG_MAX_CUSTOMERS = 1000
@@ -23,11 +23,18 @@ class TagLabelSerializer(serializers.Serializer):
     name = serializers.CharField()
 
 
+def _tag_names(context: dict) -> dict:
+    """The tag-name map, read from the cache once per response (the context is shared by the rows)."""
+    if "_tag_names" not in context:
+        context["_tag_names"] = tag_names()
+    return context["_tag_names"]
+
+
 # --- Tags -----------------------------------------------------------------------------------------
 
 
 class TagGroupBriefSerializer(serializers.ModelSerializer):
-    url = serializers.HyperlinkedIdentityField(view_name="api-v1:tag-group-detail")
+    url = DetailUrlField(view_name="api-v1:tag-group-detail")
 
     class Meta:
         model = TagGroup
@@ -36,7 +43,7 @@ class TagGroupBriefSerializer(serializers.ModelSerializer):
 
 
 class TagBriefSerializer(serializers.ModelSerializer):
-    url = serializers.HyperlinkedIdentityField(view_name="api-v1:tag-detail")
+    url = DetailUrlField(view_name="api-v1:tag-detail")
 
     class Meta:
         model = Tag
@@ -45,7 +52,7 @@ class TagBriefSerializer(serializers.ModelSerializer):
 
 
 class TagGroupSerializer(serializers.ModelSerializer):
-    url = serializers.HyperlinkedIdentityField(view_name="api-v1:tag-group-detail")
+    url = DetailUrlField(view_name="api-v1:tag-group-detail")
     name = serializers.CharField(
         max_length=30,
         validators=[
@@ -64,7 +71,7 @@ class TagGroupSerializer(serializers.ModelSerializer):
 
 
 class TagSerializer(serializers.ModelSerializer):
-    url = serializers.HyperlinkedIdentityField(view_name="api-v1:tag-detail")
+    url = DetailUrlField(view_name="api-v1:tag-detail")
     group = NestedPrimaryKeyRelatedField(TagGroupBriefSerializer, queryset=tag_group_list())
 
     class Meta:
@@ -93,7 +100,7 @@ class TagSerializer(serializers.ModelSerializer):
 
 
 class CustomerBriefSerializer(serializers.ModelSerializer):
-    url = serializers.HyperlinkedIdentityField(view_name="api-v1:customer-detail")
+    url = DetailUrlField(view_name="api-v1:customer-detail")
 
     class Meta:
         model = Customer
@@ -102,7 +109,7 @@ class CustomerBriefSerializer(serializers.ModelSerializer):
 
 
 class FollowBriefSerializer(serializers.ModelSerializer):
-    url = serializers.HyperlinkedIdentityField(view_name="api-v1:follow-detail")
+    url = DetailUrlField(view_name="api-v1:follow-detail")
     staff = StaffBriefSerializer(read_only=True)
 
     class Meta:
@@ -112,7 +119,7 @@ class FollowBriefSerializer(serializers.ModelSerializer):
 
 
 class CustomerSerializer(serializers.ModelSerializer):
-    url = serializers.HyperlinkedIdentityField(view_name="api-v1:customer-detail")
+    url = DetailUrlField(view_name="api-v1:customer-detail")
     tags = serializers.SerializerMethodField(
         help_text="Corporate tags on any of the customer's active follows."
     )
@@ -146,11 +153,11 @@ class CustomerSerializer(serializers.ModelSerializer):
 
     @extend_schema_field(TagLabelSerializer(many=True))
     def get_tags(self, customer: Customer) -> list[dict]:
-        return tag_labels(customer.tag_ids)
+        return tag_labels(customer.tag_ids, _tag_names(self.context))
 
 
 class FollowSerializer(serializers.ModelSerializer):
-    url = serializers.HyperlinkedIdentityField(view_name="api-v1:follow-detail")
+    url = DetailUrlField(view_name="api-v1:follow-detail")
     customer = CustomerBriefSerializer(read_only=True)
     staff = StaffBriefSerializer(read_only=True)
     # A plain integer: WeCom adds new codes, which are stored as they come (Follow.AddWay).
@@ -183,7 +190,7 @@ class FollowSerializer(serializers.ModelSerializer):
 
     @extend_schema_field(TagLabelSerializer(many=True))
     def get_tags(self, follow: Follow) -> list[dict]:
-        return tag_labels(sorted(link.tag_id for link in follow.tag_links.all()))
+        return tag_labels(sorted(link.tag_id for link in follow.tag_links.all()), _tag_names(self.context))
 
 
 # --- Timeline and notes ---------------------------------------------------------------------------

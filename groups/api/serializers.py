@@ -4,6 +4,7 @@ from rest_framework import serializers
 
 from customers.api.serializers import CustomerBriefSerializer
 from groups.models import GroupChat, GroupMember, GroupTag
+from scrm.api.serializers import DetailUrlField
 from scrm.org.api.serializers import DepartmentBriefSerializer, StaffBriefSerializer
 
 
@@ -15,7 +16,7 @@ class GroupTagSerializer(serializers.ModelSerializer):
 
 
 class GroupChatBriefSerializer(serializers.ModelSerializer):
-    url = serializers.HyperlinkedIdentityField(view_name="api-v1:group-detail")
+    url = DetailUrlField(view_name="api-v1:group-detail")
 
     class Meta:
         model = GroupChat
@@ -24,7 +25,7 @@ class GroupChatBriefSerializer(serializers.ModelSerializer):
 
 
 class GroupChatSerializer(serializers.ModelSerializer):
-    url = serializers.HyperlinkedIdentityField(view_name="api-v1:group-detail")
+    url = DetailUrlField(view_name="api-v1:group-detail")
     owner = StaffBriefSerializer(read_only=True, allow_null=True)
     store = DepartmentBriefSerializer(read_only=True, allow_null=True)
     admin_userids = serializers.ListField(child=serializers.CharField(), read_only=True)
@@ -54,7 +55,7 @@ class GroupChatSerializer(serializers.ModelSerializer):
 
 
 class GroupMemberSerializer(serializers.ModelSerializer):
-    url = serializers.HyperlinkedIdentityField(view_name="api-v1:group-member-detail")
+    url = DetailUrlField(view_name="api-v1:group-member-detail")
     group = GroupChatBriefSerializer(read_only=True)
     customer = CustomerBriefSerializer(read_only=True, allow_null=True)
     staff = StaffBriefSerializer(read_only=True, allow_null=True)

@@ -9,7 +9,14 @@ from rest_framework.response import Response
 from rest_framework.reverse import reverse
 
 ENDPOINTS = [
-    "customer", "follow", "tag-group", "tag", "staff", "department", "group", "group-member",
+    "customer",
+    "follow",
+    "tag-group",
+    "tag",
+    "staff",
+    "department",
+    "group",
+    "group-member",
 ]
 
 

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 from rest_framework import serializers
+from rest_framework.reverse import reverse
+
+_PK_PLACEHOLDER = "987654321987654321"
 
 
 class NestedPrimaryKeyRelatedField(serializers.PrimaryKeyRelatedField):
@@ -20,3 +23,22 @@ class NestedPrimaryKeyRelatedField(serializers.PrimaryKeyRelatedField):
 
     def to_representation(self, value):
         return self.brief_serializer(value, context=self.context).data
+
+
+class DetailUrlField(serializers.HyperlinkedIdentityField):
+    """The object's detail URL, reversed once per request and view instead of once per row.
+
+    A page of 100 customers with nested follows and staff would otherwise resolve the URL
+    patterns several hundred times; here each view name is reversed once and the id put in.
+    """
+
+    def get_url(self, obj, view_name, request, format):
+        if obj.pk is None:
+            return None
+        templates = self.context.setdefault("_detail_url_templates", {})
+        key = (view_name, format)
+        if key not in templates:
+            templates[key] = reverse(
+                view_name, kwargs={"pk": _PK_PLACEHOLDER}, request=request, format=format
+            )
+        return templates[key].replace(_PK_PLACEHOLDER, str(obj.pk))

@@ -5,6 +5,7 @@ from __future__ import annotations
 from django.conf import settings
 from django.db import models
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 
 class Department(models.Model):
@@ -46,7 +47,7 @@ class Staff(models.Model):
     """A WeCom member (成员), identified by ``userid``; customers are their external contacts."""
 
     class Status(models.TextChoices):
-        ACTIVE = "active", _("active")
+        ACTIVE = "active", pgettext_lazy("staff status", "active")
         DISABLED = "disabled", _("disabled")
         DEPARTED = "departed", _("departed")
 

@@ -2,11 +2,12 @@ from __future__ import annotations
 
 from rest_framework import serializers
 
+from scrm.api.serializers import DetailUrlField
 from scrm.org.models import Department, Staff
 
 
 class DepartmentBriefSerializer(serializers.ModelSerializer):
-    url = serializers.HyperlinkedIdentityField(view_name="api-v1:department-detail")
+    url = DetailUrlField(view_name="api-v1:department-detail")
 
     class Meta:
         model = Department
@@ -15,7 +16,7 @@ class DepartmentBriefSerializer(serializers.ModelSerializer):
 
 
 class DepartmentSerializer(serializers.ModelSerializer):
-    url = serializers.HyperlinkedIdentityField(view_name="api-v1:department-detail")
+    url = DetailUrlField(view_name="api-v1:department-detail")
     parent = DepartmentBriefSerializer(read_only=True, allow_null=True)
 
     class Meta:
@@ -36,7 +37,7 @@ class DepartmentSerializer(serializers.ModelSerializer):
 
 
 class StaffBriefSerializer(serializers.ModelSerializer):
-    url = serializers.HyperlinkedIdentityField(view_name="api-v1:staff-detail")
+    url = DetailUrlField(view_name="api-v1:staff-detail")
 
     class Meta:
         model = Staff
@@ -45,7 +46,7 @@ class StaffBriefSerializer(serializers.ModelSerializer):
 
 
 class StaffSerializer(serializers.ModelSerializer):
-    url = serializers.HyperlinkedIdentityField(view_name="api-v1:staff-detail")
+    url = DetailUrlField(view_name="api-v1:staff-detail")
     main_department = DepartmentBriefSerializer(read_only=True, allow_null=True)
     departments = DepartmentBriefSerializer(many=True, read_only=True)
 
