@@ -8,13 +8,12 @@ from rest_framework.response import Response
 
 from customers import services
 from customers.filters import CustomerFilterSet, FollowFilterSet
-from customers.models import CustomerEvent, Follow, FollowTag
+from customers.models import CustomerEvent, FollowTag
 from customers.selectors import (
     customer_event_list,
     customer_list,
     customer_note_list,
     follow_list,
-    follows_in_scope,
     tag_group_list,
     tag_list,
 )
@@ -47,13 +46,8 @@ class CustomerViewSet(ReadOnlyViewSet):
     filterset_class = CustomerFilterSet
 
     def get_queryset(self):
-        customers = customer_list(user=self.request.user)
-        if self.action not in ("list", "retrieve"):
-            return customers
-        active_follows = follows_in_scope(self.request.user).filter(status=Follow.Status.ACTIVE)
-        return customers.prefetch_related(
-            Prefetch("follows", queryset=active_follows.select_related("staff"), to_attr="active_follows")
-        )
+        # The follows of a page are loaded by the serializer in one query (follow_briefs).
+        return customer_list(user=self.request.user)
 
     @extend_schema(
         summary="A customer's timeline, newest first", responses=CustomerEventSerializer(many=True)
