@@ -389,9 +389,17 @@ class CustomerAdmin(ScrmModelAdmin):
 
     # --- display ---
 
+    def prepare_page(self, request, results):
+        # One read of the tag-name map for the whole page, not one per row.
+        results = list(super().prepare_page(request, results))
+        names = tag_names()
+        for customer in results:
+            customer.tag_name_map = names
+        return results
+
     @display(description=_("corporate tags"), label=True)
     def corporate_tags(self, obj):
-        return [label["name"] for label in tag_labels(obj.tag_ids)]
+        return [label["name"] for label in tag_labels(obj.tag_ids, getattr(obj, "tag_name_map", None))]
 
     @display(description=_("corporate tags"))
     def tags_by_group(self, obj):
