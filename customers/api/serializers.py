@@ -15,7 +15,13 @@ from customers.selectors import (
     tag_list,
     tag_names,
 )
-from scrm.api.serializers import DetailUrlField, NestedPrimaryKeyRelatedField, detail_url
+from scrm.api.serializers import (
+    DetailUrlField,
+    ModelSerializer,
+    NestedPrimaryKeyRelatedField,
+    SiteDateTimeField,
+    detail_url,
+)
 from scrm.org.api.serializers import StaffBriefSerializer
 
 BULK_TAG_MAX_CUSTOMERS = 1000
@@ -132,7 +138,7 @@ def follow_briefs(context: dict, customer_ids: list[int]) -> dict[int, list[dict
     serializer per follow: on a page of 100 customers that is most of the page's cost.
     """
     request = context["request"]
-    added_at = serializers.DateTimeField()
+    added_at = SiteDateTimeField()
     rows = (
         follows_in_scope(request.user)
         .filter(customer_id__in=customer_ids, status=Follow.Status.ACTIVE)
@@ -167,7 +173,7 @@ class CustomerListSerializer(serializers.ListSerializer):
         return super().to_representation(customers)
 
 
-class CustomerSerializer(serializers.ModelSerializer):
+class CustomerSerializer(ModelSerializer):
     url = DetailUrlField(view_name="api-v1:customer-detail")
     tags = serializers.SerializerMethodField(
         help_text="Corporate tags on any of the customer's active follows."

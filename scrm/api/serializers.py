@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import zoneinfo
+
+from django.conf import settings
+from django.db import models
 from rest_framework import serializers
 from rest_framework.reverse import reverse
 
@@ -25,6 +29,14 @@ class NestedPrimaryKeyRelatedField(serializers.PrimaryKeyRelatedField):
         return self.brief_serializer(value, context=self.context).data
 
 
+class SiteDateTimeField(serializers.DateTimeField):
+    """A date-time in the site's ``TIME_ZONE`` (see ``ModelSerializer``)."""
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("default_timezone", zoneinfo.ZoneInfo(settings.TIME_ZONE))
+        super().__init__(*args, **kwargs)
+
+
 def detail_url(context: dict, view_name: str, pk, format=None) -> str:
     """The detail URL of object ``pk``, reversed once per response and view, then filled in."""
     templates = context.setdefault("_detail_url_templates", {})
@@ -45,3 +57,17 @@ class DetailUrlField(serializers.HyperlinkedIdentityField):
 
     def get_url(self, obj, view_name, request, format):
         return None if obj.pk is None else detail_url(self.context, view_name, obj.pk, format)
+
+
+class ModelSerializer(serializers.ModelSerializer):
+    """DRF's ModelSerializer with date-times rendered in the site's time zone, looked up once.
+
+    DRF looks the active time zone up for every value; on a page of 100 customers with their
+    follows that is hundreds of lookups for the same answer (the project never switches zones
+    per request: ``TIME_ZONE``).
+    """
+
+    serializer_field_mapping = {
+        **serializers.ModelSerializer.serializer_field_mapping,
+        models.DateTimeField: SiteDateTimeField,
+    }
