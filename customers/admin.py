@@ -408,7 +408,9 @@ class CustomerAdmin(ScrmModelAdmin):
         if not labels:
             return "-"
         return format_html_join(
-            " ", '<span class="{}" title="{}">{}</span>', ((TAG_BADGE_CLASS, t["group"], t["name"]) for t in labels)
+            " ",
+            '<span class="{}" title="{}">{}</span>',
+            ((TAG_BADGE_CLASS, t["group"], t["name"]) for t in labels),
         )
 
     @display(description=_("corporate tags"))

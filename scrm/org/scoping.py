@@ -84,14 +84,21 @@ def user_role(user) -> str | None:
         return None
     if user.is_superuser:
         return Role.ADMIN
-    operator = Operator.objects.filter(user=user).only("role").first()
+    operator = _operator(user)
     return operator.role if operator else None
+
+
+def _operator(user) -> Operator | None:
+    """The login's operator row, read once per request (the role and the scope both need it)."""
+    if not hasattr(user, "_scrm_operator"):
+        user._scrm_operator = Operator.objects.filter(user=user).first()
+    return user._scrm_operator
 
 
 def _compute_scope(user) -> DataScope:
     if user.is_superuser:
         return EVERYTHING
-    operator = Operator.objects.filter(user=user).first()
+    operator = _operator(user)
     if operator is None:
         return NOTHING
     if operator.role in (Role.ADMIN, Role.MARKETING_MANAGER):

@@ -54,7 +54,14 @@ def operator_assign(*, user, role: str, departments=()) -> Operator:
     if not user.is_staff:
         user.is_staff = True  # every role works in the admin
         user.save(update_fields=["is_staff"])
+    forget_access(user)
     return operator
+
+
+def forget_access(user) -> None:
+    """Drop the role and scope remembered on this user object (``scrm.org.scoping``)."""
+    for attr in ("_scrm_operator", "_scrm_scope"):
+        user.__dict__.pop(attr, None)
 
 
 def _digest(raw_key: str) -> str:
@@ -100,3 +107,4 @@ def operator_remove(*, user) -> None:
     """Take ``user``'s role away: the operator row and the role's permission group go together."""
     Operator.objects.filter(user=user).delete()
     user.groups.remove(*Group.objects.filter(name__in=[role_group_name(r) for r in Role.values]))
+    forget_access(user)

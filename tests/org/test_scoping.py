@@ -43,3 +43,15 @@ def test_guide_loses_a_customer_who_deleted_them(company):
     # the manager still sees the lost customer: churn is their business
     assert "李四" in names(customer_list(user=company.users.store_manager))
     assert follow not in follow_list(user=company.users.guide_a)
+
+
+def test_a_new_role_takes_effect_on_the_same_user_object(company):
+    from scrm.org.models import Role
+    from scrm.org.services import operator_assign, operator_remove
+
+    user = company.users.guide_a
+    assert names(customer_list(user=user)) == ["张三", "李四"]
+    operator_assign(user=user, role=Role.MARKETING_MANAGER)
+    assert len(customer_list(user=user)) == 3
+    operator_remove(user=user)
+    assert names(customer_list(user=user)) == []
