@@ -52,11 +52,13 @@ INSTALLED_APPS = [
     "axes",  # login lockout after repeated failures
     # Ours, bottom of the stack first (docs/ARCHITECTURE.md: imports point down only).
     "scrm.apps.ScrmConfig",
+    "scrm.wecom",
     "scrm.org",
     "customers",
     "groups",
     "campaigns",
     "scrm.demo",
+    "scrm.sandbox",  # the WeCom emulator: beside the stack, reached only over HTTP
 ]
 
 MIDDLEWARE = [
@@ -229,6 +231,31 @@ SCRM_ADMIN_INLINE_BULK_LIMIT = env.int("SCRM_ADMIN_INLINE_BULK_LIMIT", default=2
 SCRM_ADMIN_BULK_ACTION_LIMIT = env.int("SCRM_ADMIN_BULK_ACTION_LIMIT", default=200_000)
 # API keys live this many days unless created with another expiry.
 SCRM_API_KEY_DEFAULT_DAYS = env.int("SCRM_API_KEY_DEFAULT_DAYS", default=365)
+
+# --- WeCom --------------------------------------------------------------------------------------
+
+# "sandbox" (default) talks to the emulator under /sandbox/ on this server; "live" to real WeCom.
+WECOM_MODE = env.str("WECOM_MODE", default="sandbox")
+if WECOM_MODE not in ("sandbox", "live"):
+    raise ImproperlyConfigured(f"WECOM_MODE must be 'sandbox' or 'live', not {WECOM_MODE!r}.")
+_SANDBOX_ORIGIN = f"http://127.0.0.1:{env.int('PORT', default=8000)}"
+WECOM_CORP_ID = env.str("WECOM_CORP_ID", default="wwsandbox0000000001" if WECOM_MODE == "sandbox" else "")
+WECOM_SECRET = env.str("WECOM_SECRET", default="sandbox-contact-secret" if WECOM_MODE == "sandbox" else "")
+WECOM_AGENT_ID = env.int("WECOM_AGENT_ID", default=1000002)
+WECOM_AGENT_SECRET = env.str("WECOM_AGENT_SECRET", default="sandbox-agent-secret" if WECOM_MODE == "sandbox" else "")
+WECOM_TOKEN = env.str("WECOM_TOKEN", default="SandboxCallbackToken" if WECOM_MODE == "sandbox" else "")
+# 43 characters, as WeCom's EncodingAESKey; the sandbox default is public and only for the sandbox.
+WECOM_AES_KEY = env.str(
+    "WECOM_AES_KEY",
+    default="jWmYm7qr5nMoAUwZRjGtBxmz3KA1tkAj3ykkR6q2B2C" if WECOM_MODE == "sandbox" else "",
+)
+WECOM_API_BASE = env.str(
+    "WECOM_API_BASE",
+    default=f"{_SANDBOX_ORIGIN}/sandbox/cgi-bin" if WECOM_MODE == "sandbox" else "https://qyapi.weixin.qq.com/cgi-bin",
+)
+# Where the sandbox POSTs its callbacks (our own /wecom/callback/ in the embedded default).
+WECOM_SANDBOX_CALLBACK_URL = env.str("WECOM_SANDBOX_CALLBACK_URL", default=f"{_SANDBOX_ORIGIN}/wecom/callback/")
+WECOM_HTTP_TIMEOUT = env.float("WECOM_HTTP_TIMEOUT", default=10.0)
 
 # --- Logging --------------------------------------------------------------------------------------
 

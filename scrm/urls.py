@@ -22,6 +22,8 @@ urlpatterns = [
     path("i18n/", include("django.conf.urls.i18n")),
     path("api/v1/", include((api_v1, "api-v1"))),
     path("healthz", healthz, name="healthz"),
+    path("wecom/", include("scrm.wecom.urls")),
+    path("sandbox/", include("scrm.sandbox.urls")),
 ]
 
 if settings.DEBUG:
