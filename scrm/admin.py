@@ -293,6 +293,12 @@ SIDEBAR = [
         ],
     ),
     (
+        _("WeCom"),
+        [
+            (_("Callback inbox"), "inbox", "wecom.callbackinbox"),
+        ],
+    ),
+    (
         _("Accounts"),
         [
             (_("Users"), "manage_accounts", "auth.user"),

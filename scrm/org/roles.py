@@ -13,7 +13,7 @@ from django.contrib.auth.models import Group, Permission
 from .models import Role
 
 # app label -> model -> actions granted. Marketing managers and admins get every model of ours.
-OUR_APPS = ("org", "customers", "groups", "campaigns")
+OUR_APPS = ("org", "customers", "groups", "campaigns", "wecom")
 _READ_MOST = {
     "org": {"department": "view", "staff": "view"},
     "customers": {
