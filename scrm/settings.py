@@ -242,7 +242,8 @@ _SANDBOX_ORIGIN = f"http://127.0.0.1:{env.int('PORT', default=8000)}"
 WECOM_CORP_ID = env.str("WECOM_CORP_ID", default="wwsandbox0000000001" if WECOM_MODE == "sandbox" else "")
 WECOM_SECRET = env.str("WECOM_SECRET", default="sandbox-contact-secret" if WECOM_MODE == "sandbox" else "")
 WECOM_AGENT_ID = env.int("WECOM_AGENT_ID", default=1000002)
-WECOM_AGENT_SECRET = env.str("WECOM_AGENT_SECRET", default="sandbox-agent-secret" if WECOM_MODE == "sandbox" else "")
+_SANDBOX = WECOM_MODE == "sandbox"
+WECOM_AGENT_SECRET = env.str("WECOM_AGENT_SECRET", default="sandbox-agent-secret" if _SANDBOX else "")
 WECOM_TOKEN = env.str("WECOM_TOKEN", default="SandboxCallbackToken" if WECOM_MODE == "sandbox" else "")
 # 43 characters, as WeCom's EncodingAESKey; the sandbox default is public and only for the sandbox.
 WECOM_AES_KEY = env.str(
@@ -251,11 +252,18 @@ WECOM_AES_KEY = env.str(
 )
 WECOM_API_BASE = env.str(
     "WECOM_API_BASE",
-    default=f"{_SANDBOX_ORIGIN}/sandbox/cgi-bin" if WECOM_MODE == "sandbox" else "https://qyapi.weixin.qq.com/cgi-bin",
+    default=f"{_SANDBOX_ORIGIN}/sandbox/cgi-bin" if _SANDBOX else "https://qyapi.weixin.qq.com/cgi-bin",
 )
 # Where the sandbox POSTs its callbacks (our own /wecom/callback/ in the embedded default).
-WECOM_SANDBOX_CALLBACK_URL = env.str("WECOM_SANDBOX_CALLBACK_URL", default=f"{_SANDBOX_ORIGIN}/wecom/callback/")
+WECOM_SANDBOX_CALLBACK_URL = env.str(
+    "WECOM_SANDBOX_CALLBACK_URL", default=f"{_SANDBOX_ORIGIN}/wecom/callback/"
+)
 WECOM_HTTP_TIMEOUT = env.float("WECOM_HTTP_TIMEOUT", default=10.0)
+# Calls per API path per minute our client allows itself (WeCom's limit is 10,000 per corp).
+WECOM_RATE_LIMIT_PER_MINUTE = env.int("WECOM_RATE_LIMIT_PER_MINUTE", default=9_000)
+# Callbacks: refuse bodies larger than this, and timestamps further than this from our clock.
+WECOM_CALLBACK_MAX_BODY = env.int("WECOM_CALLBACK_MAX_BODY", default=64 * 1024)
+WECOM_CALLBACK_MAX_SKEW = env.int("WECOM_CALLBACK_MAX_SKEW", default=300)
 
 # --- Logging --------------------------------------------------------------------------------------
 

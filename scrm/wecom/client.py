@@ -1,0 +1,538 @@
+"""The WeCom server API client: one instance per secret, shared access token, typed methods.
+
+- ``access_token`` always travels as a query parameter, also on POST (WECOM.md §0).
+- The token is cached in the Django cache (Redis in production) per corp id and secret digest,
+  for a little less than ``expires_in``. Only one process refreshes it at a time: a cache lock
+  (``cache.add``) elects the refresher, the others poll the cache for the new token.
+- A call refused with 40001/40014/42001 drops that token, refreshes once and retries once. If
+  ``gettoken`` itself answers 40001 the secret is wrong: :class:`~.errors.InvalidSecret`, no loop.
+- System busy, rate or concurrency limits, timeouts and connection errors raise
+  :class:`~.errors.TransientError` for the caller (a Celery task) to retry with backoff.
+- A client-side :class:`~.ratelimit.RateLimiter` keeps all processes under WeCom's per-API limit.
+- Neither the secret nor the token is ever logged; ``access_token=`` and ``corpsecret=`` are
+  redacted from every URL we log, and from httpx's own request log.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import re
+import threading
+import time
+import uuid
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any, Literal
+
+import httpx
+from django.conf import settings
+from django.core.cache import BaseCache
+from django.core.cache import cache as default_cache
+
+from .errors import (
+    TOKEN_ERRCODES,
+    ArgumentError,
+    InvalidSecret,
+    NetworkError,
+    Timeout,
+    TokenRefreshBusy,
+    WecomError,
+    error_for,
+)
+from .ratelimit import DEFAULT_LIMIT_PER_MINUTE, RateLimiter
+
+logger = logging.getLogger(__name__)
+
+Json = dict[str, Any]
+
+_SECRET_IN_URL = re.compile(r"(access_token|corpsecret)=[^&\s\"']*")
+
+
+def redact(text: str) -> str:
+    """``text`` with the value of every ``access_token=`` and ``corpsecret=`` replaced by ``***``."""
+    return _SECRET_IN_URL.sub(r"\1=***", text)
+
+
+class _RedactFilter(logging.Filter):
+    """Rewrites httpx's "HTTP Request: GET <url>" records so that no token reaches a log handler."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.args, tuple):
+            record.args = tuple(redact(str(a)) if "=" in str(a) else a for a in record.args)
+        elif isinstance(record.args, Mapping):
+            record.args = {k: redact(str(v)) if "=" in str(v) else v for k, v in record.args.items()}
+        record.msg = redact(str(record.msg))
+        return True
+
+
+for _name in ("httpx", "httpcore"):
+    _logger = logging.getLogger(_name)
+    if not any(isinstance(f, _RedactFilter) for f in _logger.filters):
+        _logger.addFilter(_RedactFilter())
+
+
+def _secret_digest(secret: str) -> str:
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+class WecomClient:
+    """A client for one WeCom app (one ``corp_id`` + ``secret``), safe to share between threads.
+
+    ``base_url`` is ``https://qyapi.weixin.qq.com/cgi-bin`` for real WeCom or the sandbox's
+    ``…/sandbox/cgi-bin``. ``cache`` holds the shared token, its refresh lock and the rate-limit
+    counters; it defaults to Django's default cache.
+    """
+
+    #: Seconds before WeCom's ``expires_in`` at which our cached copy expires.
+    TOKEN_MARGIN = 300
+
+    def __init__(
+        self,
+        corp_id: str,
+        secret: str,
+        *,
+        base_url: str,
+        timeout: float = 10.0,
+        cache: BaseCache | None = None,
+        rate_limiter: RateLimiter | None = None,
+        lock_timeout: float = 10.0,
+        poll_interval: float = 0.05,
+        transport: httpx.BaseTransport | None = None,
+    ) -> None:
+        if not corp_id or not secret:
+            raise ArgumentError(None, "corp_id and secret are required", "client")
+        self.corp_id = corp_id
+        self._secret = secret
+        self.base_url = base_url.rstrip("/")
+        self.cache = cache if cache is not None else default_cache
+        self.rate_limiter = rate_limiter or RateLimiter(cache=self.cache)
+        # The lock outlives a slow gettoken, so that a second refresher cannot start meanwhile.
+        self.lock_timeout = max(lock_timeout, timeout * 2)
+        self.poll_interval = poll_interval
+        digest = _secret_digest(secret)
+        self._token_key = f"wecom:token:{corp_id}:{digest}"
+        self._lock_key = f"wecom:token-lock:{corp_id}:{digest}"
+        self._http = httpx.Client(base_url=self.base_url + "/", timeout=timeout, transport=transport)
+
+    def __repr__(self) -> str:  # never show the secret
+        return f"<WecomClient corp_id={self.corp_id!r} base_url={self.base_url!r}>"
+
+    def close(self) -> None:
+        """Close the pooled HTTP connections."""
+        self._http.close()
+
+    # --- transport ---------------------------------------------------------------------------------
+
+    def _send(self, method: str, path: str, *, params: Mapping[str, Any], body: Json | None) -> Json:
+        """One HTTP exchange; returns WeCom's JSON whatever its errcode. Raises NetworkError."""
+        self.rate_limiter.acquire(f"{self.corp_id}:{path}")
+        started = time.monotonic()
+        try:
+            response = self._http.request(method, path, params=params, json=body)
+        except httpx.TimeoutException as exc:
+            logger.warning("WeCom %s %s timed out", method, path)
+            raise Timeout(None, type(exc).__name__, path) from None
+        except httpx.TransportError as exc:
+            logger.warning("WeCom %s %s failed: %s", method, path, type(exc).__name__)
+            raise NetworkError(None, type(exc).__name__, path) from None
+        elapsed_ms = (time.monotonic() - started) * 1000
+        if response.status_code != 200:
+            logger.warning("WeCom %s %s answered HTTP %s", method, path, response.status_code)
+            raise NetworkError(None, f"HTTP {response.status_code}", path)
+        try:
+            data = response.json()
+        except ValueError:
+            raise NetworkError(None, "response is not JSON", path) from None
+        if not isinstance(data, dict):
+            raise NetworkError(None, "response is not a JSON object", path)
+        logger.debug(
+            "WeCom %s %s -> errcode %s in %.0f ms",
+            method,
+            redact(str(response.request.url)),
+            data.get("errcode", 0),
+            elapsed_ms,
+        )
+        return data
+
+    # --- access token ------------------------------------------------------------------------------
+
+    def gettoken(self) -> Json:
+        """``GET /gettoken``: a fresh ``{"access_token", "expires_in"}``, bypassing the cache.
+
+        Raises :class:`~.errors.InvalidSecret` when WeCom refuses the secret (40001 here).
+        """
+        data = self._send(
+            "GET", "gettoken", params={"corpid": self.corp_id, "corpsecret": self._secret}, body=None
+        )
+        errcode = data.get("errcode", 0)
+        if errcode == 40001:
+            logger.error("WeCom refused the secret for corp %s: check the configuration", self.corp_id)
+            raise InvalidSecret(errcode, data.get("errmsg", ""), "gettoken")
+        if errcode:
+            raise error_for(errcode, data.get("errmsg", ""), "gettoken")
+        return data
+
+    def access_token(self) -> str:
+        """The shared token for this corp and secret, fetched once and cached for all processes."""
+        token = self.cache.get(self._token_key)
+        if token:
+            return token
+        return self._refresh(stale=None)
+
+    def _drop_token(self, token: str) -> None:
+        # Only drop the token that failed: another process may already have stored a new one.
+        if self.cache.get(self._token_key) == token:
+            self.cache.delete(self._token_key)
+
+    def _refresh(self, *, stale: str | None) -> str:
+        """Fetch a new token, one refresher at a time; others wait for its result in the cache."""
+        deadline = time.monotonic() + self.lock_timeout
+        owner = uuid.uuid4().hex
+        while True:
+            current = self.cache.get(self._token_key)
+            if current and current != stale:
+                return current
+            if self.cache.add(self._lock_key, owner, timeout=int(self.lock_timeout) + 1):
+                try:
+                    current = self.cache.get(self._token_key)
+                    if current and current != stale:
+                        return current
+                    data = self.gettoken()
+                    token = data["access_token"]
+                    expires_in = int(data.get("expires_in", 7200))
+                    margin = min(self.TOKEN_MARGIN, expires_in // 10)
+                    self.cache.set(self._token_key, token, timeout=max(expires_in - margin, 1))
+                    logger.info("WeCom access token refreshed for corp %s", self.corp_id)
+                    return token
+                finally:
+                    if self.cache.get(self._lock_key) == owner:
+                        self.cache.delete(self._lock_key)
+            # Someone else is refreshing: wait until the lock is released, then take their token
+            # (even if WeCom handed back the same one).
+            while self.cache.get(self._lock_key) is not None:
+                if time.monotonic() > deadline:
+                    raise TokenRefreshBusy(None, "gave up waiting for the token refresh lock", "gettoken")
+                time.sleep(self.poll_interval)
+            current = self.cache.get(self._token_key)
+            if current:
+                return current
+            if time.monotonic() > deadline:
+                raise TokenRefreshBusy(None, "no token after the refresh lock was released", "gettoken")
+
+    # --- calls -------------------------------------------------------------------------------------
+
+    def call(
+        self,
+        method: Literal["GET", "POST"],
+        path: str,
+        *,
+        params: Mapping[str, Any] | None = None,
+        body: Json | None = None,
+    ) -> Json:
+        """Call ``path`` with the shared token; refresh and retry once on a token error.
+
+        Returns WeCom's JSON when ``errcode`` is 0; raises the matching :class:`WecomError`.
+        """
+        path = path.lstrip("/")
+        for attempt in (1, 2):
+            token = self.access_token()
+            data = self._send(method, path, params={**(params or {}), "access_token": token}, body=body)
+            errcode = data.get("errcode", 0)
+            if not errcode:
+                return data
+            if errcode in TOKEN_ERRCODES and attempt == 1:
+                logger.info("WeCom %s answered %s: refreshing the token and retrying once", path, errcode)
+                self._drop_token(token)
+                self._refresh(stale=token)
+                continue
+            error = error_for(errcode, str(data.get("errmsg", "")), path)
+            logger.info("WeCom %s failed: %s", path, error)
+            raise error
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _get(self, path: str, **params: Any) -> Json:
+        return self.call("GET", path, params={k: v for k, v in params.items() if v is not None})
+
+    def _post(self, path: str, body: Json) -> Json:
+        return self.call("POST", path, body=body)
+
+    # --- members and departments (WECOM.md §2) -----------------------------------------------------
+
+    def department_list(self, id: int | None = None) -> list[Json]:
+        """``department/list``: departments ``{id, name, name_en, parentid, order, department_leader}``.
+
+        Without ``id`` the whole tree visible to the app, else that department and its subtree.
+        """
+        return self._get("department/list", id=id).get("department", [])
+
+    def user_get(self, userid: str) -> Json:
+        """``user/get``: one member (``userid``, ``name``, ``department``, ``status`` …).
+
+        An unknown or deleted member raises :class:`~.errors.UserNotFound` (60111).
+        """
+        _require(userid, "userid", "user/get")
+        data = self._get("user/get", userid=userid)
+        data.pop("errcode", None)
+        data.pop("errmsg", None)
+        return data
+
+    def user_list_id(self, cursor: str = "", limit: int = 10000) -> Json:
+        """``user/list_id`` (contact-sync secret only): ``{"dept_user": [{userid, department}],
+        "next_cursor"}``, one row per member and department; ``next_cursor`` is "" when done."""
+        _check_range(limit, 1, 10000, "limit", "user/list_id")
+        return self._post("user/list_id", {"cursor": cursor, "limit": limit})
+
+    # --- external contacts (WECOM.md §3) -----------------------------------------------------------
+
+    def get_follow_user_list(self) -> list[str]:
+        """``externalcontact/get_follow_user_list``: userids of members with customer contact."""
+        return self._get("externalcontact/get_follow_user_list").get("follow_user", [])
+
+    def externalcontact_list(self, userid: str) -> list[str]:
+        """``externalcontact/list``: every external_userid of one member's customers (not paged)."""
+        _require(userid, "userid", "externalcontact/list")
+        return self._get("externalcontact/list", userid=userid).get("external_userid", [])
+
+    def externalcontact_get(self, external_userid: str, cursor: str = "") -> Json:
+        """``externalcontact/get``: ``{"external_contact", "follow_user", "next_cursor"}``.
+
+        ``follow_user`` is paged at 500; pass ``next_cursor`` back as ``cursor`` while it is set.
+        """
+        _require(external_userid, "external_userid", "externalcontact/get")
+        return self._get("externalcontact/get", external_userid=external_userid, cursor=cursor or None)
+
+    def batch_get_by_user(self, userid_list: Sequence[str], cursor: str = "", limit: int = 100) -> Json:
+        """``externalcontact/batch/get_by_user``: customers of up to 100 members, ``limit`` ≤ 100 a page.
+
+        Returns ``{"external_contact_list": [{external_contact, follow_info}], "next_cursor"}``;
+        ``next_cursor`` is "" after the last page.
+        """
+        api = "externalcontact/batch/get_by_user"
+        userids = list(userid_list)
+        if not userids:
+            raise ArgumentError(None, "userid_list is required", api)
+        if len(userids) > 100:
+            raise ArgumentError(None, f"userid_list has {len(userids)} members, at most 100", api)
+        _check_range(limit, 1, 100, "limit", api)
+        return self._post(api, {"userid_list": userids, "cursor": cursor, "limit": limit})
+
+    # --- corp tags (WECOM.md §4) -------------------------------------------------------------------
+
+    def get_corp_tag_list(
+        self, tag_id: Iterable[str] | None = None, group_id: Iterable[str] | None = None
+    ) -> list[Json]:
+        """``externalcontact/get_corp_tag_list``: tag groups ``{group_id, group_name, order,
+        create_time, deleted, tag: [{id, name, order, create_time, deleted}]}``; all when no filter."""
+        body: Json = {}
+        if tag_id:
+            body["tag_id"] = list(tag_id)
+        if group_id:
+            body["group_id"] = list(group_id)
+        return self._post("externalcontact/get_corp_tag_list", body).get("tag_group", [])
+
+    def add_corp_tag(
+        self,
+        tags: Sequence[Mapping[str, Any]],
+        *,
+        group_id: str | None = None,
+        group_name: str | None = None,
+        order: int | None = None,
+    ) -> Json:
+        """``externalcontact/add_corp_tag``: add ``tags`` (``{name, order?}``) to a group by id or
+        name (created when new). Returns the ``tag_group`` with the new tags' ids."""
+        api = "externalcontact/add_corp_tag"
+        if not tags:
+            raise ArgumentError(None, "at least one tag is required (empty groups cannot exist)", api)
+        if not group_id and not group_name:
+            raise ArgumentError(None, "group_id or group_name is required", api)
+        for tag in tags:
+            _check_name(tag.get("name", ""), "tag name", api)
+        body: Json = {"tag": [dict(t) for t in tags]}
+        if group_id:
+            body["group_id"] = group_id
+        else:
+            _check_name(group_name or "", "group_name", api)
+            body["group_name"] = group_name
+            if order is not None:
+                body["order"] = order
+        return self._post(api, body)["tag_group"]
+
+    def edit_corp_tag(self, id: str, *, name: str | None = None, order: int | None = None) -> None:
+        """``externalcontact/edit_corp_tag``: rename or reorder a tag or a tag group."""
+        api = "externalcontact/edit_corp_tag"
+        _require(id, "id", api)
+        body: Json = {"id": id}
+        if name is not None:
+            _check_name(name, "name", api)
+            body["name"] = name
+        if order is not None:
+            body["order"] = order
+        self._post(api, body)
+
+    def del_corp_tag(self, tag_id: Iterable[str] = (), group_id: Iterable[str] = ()) -> None:
+        """``externalcontact/del_corp_tag``: delete tags and/or whole groups."""
+        tag_ids, group_ids = list(tag_id), list(group_id)
+        if not tag_ids and not group_ids:
+            raise ArgumentError(None, "tag_id or group_id is required", "externalcontact/del_corp_tag")
+        self._post("externalcontact/del_corp_tag", {"tag_id": tag_ids, "group_id": group_ids})
+
+    def mark_tag(
+        self, userid: str, external_userid: str, add_tag: Iterable[str] = (), remove_tag: Iterable[str] = ()
+    ) -> None:
+        """``externalcontact/mark_tag``: add and remove corp tags on one member-customer pair."""
+        api = "externalcontact/mark_tag"
+        _require(userid, "userid", api)
+        _require(external_userid, "external_userid", api)
+        add, remove = list(add_tag), list(remove_tag)
+        if not add and not remove:
+            raise ArgumentError(None, "add_tag or remove_tag is required", api)
+        if len(add) > 3000 or len(remove) > 3000:
+            raise ArgumentError(None, "at most 3000 tags per call", api)
+        self._post(
+            api, {"userid": userid, "external_userid": external_userid, "add_tag": add, "remove_tag": remove}
+        )
+
+    # --- customer groups (WECOM.md §6) -------------------------------------------------------------
+
+    def groupchat_list(
+        self,
+        *,
+        limit: int,
+        cursor: str = "",
+        status_filter: int = 0,
+        owner_userids: Sequence[str] | None = None,
+    ) -> Json:
+        """``externalcontact/groupchat/list``: ``{"group_chat_list": [{chat_id, status}], "next_cursor"}``.
+
+        ``limit`` (1-1000) is required; ``owner_userids`` (≤100) filters by owner.
+        """
+        api = "externalcontact/groupchat/list"
+        _check_range(limit, 1, 1000, "limit", api)
+        body: Json = {"status_filter": status_filter, "cursor": cursor, "limit": limit}
+        if owner_userids:
+            if len(owner_userids) > 100:
+                raise ArgumentError(None, "owner_filter has more than 100 userids", api)
+            body["owner_filter"] = {"userid_list": list(owner_userids)}
+        return self._post(api, body)
+
+    def groupchat_get(self, chat_id: str, need_name: bool = False) -> Json:
+        """``externalcontact/groupchat/get``: the ``group_chat`` with its members and admins."""
+        _require(chat_id, "chat_id", "externalcontact/groupchat/get")
+        body = {"chat_id": chat_id, "need_name": int(need_name)}
+        return self._post("externalcontact/groupchat/get", body)["group_chat"]
+
+    # --- messages (WECOM.md §7) --------------------------------------------------------------------
+
+    def send_welcome_msg(
+        self, welcome_code: str, *, text: str | None = None, attachments: Sequence[Json] = ()
+    ) -> None:
+        """``externalcontact/send_welcome_msg``: within 20 s of the add event, once per code.
+
+        41051 raises :class:`~.errors.WelcomeAlreadySent` (treat as delivered), 41050
+        :class:`~.errors.WelcomeCodeInvalid` (log, never retry).
+        """
+        api = "externalcontact/send_welcome_msg"
+        _require(welcome_code, "welcome_code", api)
+        if text is None and not attachments:
+            raise ArgumentError(None, "text or attachments is required", api)
+        if text is not None and len(text.encode()) > 4000:
+            raise ArgumentError(None, "text is longer than 4000 bytes", api)
+        if len(attachments) > 9:
+            raise ArgumentError(None, "at most 9 attachments", api)
+        body: Json = {"welcome_code": welcome_code}
+        if text is not None:
+            body["text"] = {"content": text}
+        if attachments:
+            body["attachments"] = list(attachments)
+        self._post(api, body)
+
+    def message_send(
+        self,
+        *,
+        agentid: int,
+        msgtype: str,
+        content: Json,
+        touser: Sequence[str] = (),
+        toparty: Sequence[int] = (),
+        totag: Sequence[int] = (),
+    ) -> Json:
+        """``message/send``: an app message, with the app's (agent's) secret.
+
+        ``content`` is the body of ``msgtype`` (e.g. ``{"content": "hi"}`` for text). Returns
+        ``{"invaliduser", "invalidparty", "invalidtag", "msgid"}``.
+        """
+        api = "message/send"
+        if not (touser or toparty or totag):
+            raise ArgumentError(None, "touser, toparty or totag is required", api)
+        if len(touser) > 1000 or len(toparty) > 100:
+            raise ArgumentError(None, "at most 1000 users and 100 departments", api)
+        body: Json = {"agentid": agentid, "msgtype": msgtype, msgtype: dict(content)}
+        if touser:
+            body["touser"] = "|".join(touser)
+        if toparty:
+            body["toparty"] = "|".join(str(p) for p in toparty)
+        if totag:
+            body["totag"] = "|".join(str(t) for t in totag)
+        data = self._post(api, body)
+        data.pop("errcode", None)
+        data.pop("errmsg", None)
+        return data
+
+
+def _require(value: str, name: str, api: str) -> None:
+    if not value:
+        raise ArgumentError(None, f"{name} is required", api)
+
+
+def _check_range(value: int, low: int, high: int, name: str, api: str) -> None:
+    if not isinstance(value, int) or not low <= value <= high:
+        raise ArgumentError(None, f"{name} must be between {low} and {high}, not {value!r}", api)
+
+
+def _check_name(value: str, name: str, api: str) -> None:
+    if not value or len(value) > 30:
+        raise ArgumentError(None, f"{name} must be 1-30 characters", api)
+
+
+_clients: dict[tuple[str, ...], WecomClient] = {}
+_clients_lock = threading.Lock()
+
+
+def wecom_client(kind: Literal["contact", "agent"] = "contact") -> WecomClient:
+    """The shared client for the customer-contact secret or the app (agent) secret, from settings.
+
+    Clients are kept per configuration, so connections are pooled and reused across calls.
+    Settings: ``WECOM_CORP_ID``, ``WECOM_SECRET``, ``WECOM_AGENT_SECRET``, ``WECOM_API_BASE``,
+    ``WECOM_HTTP_TIMEOUT`` and the optional ``WECOM_RATE_LIMIT_PER_MINUTE`` (default 9000).
+    """
+    if kind == "contact":
+        secret = settings.WECOM_SECRET
+    elif kind == "agent":
+        secret = settings.WECOM_AGENT_SECRET
+    else:
+        raise ValueError(f"unknown WeCom client kind {kind!r}")
+    limit = int(getattr(settings, "WECOM_RATE_LIMIT_PER_MINUTE", DEFAULT_LIMIT_PER_MINUTE))
+    config = (kind, settings.WECOM_CORP_ID, _secret_digest(secret), settings.WECOM_API_BASE, str(limit))
+    with _clients_lock:
+        client = _clients.get(config)
+        if client is None:
+            client = WecomClient(
+                settings.WECOM_CORP_ID,
+                secret,
+                base_url=settings.WECOM_API_BASE,
+                timeout=settings.WECOM_HTTP_TIMEOUT,
+                rate_limiter=RateLimiter(cache=default_cache, limit=limit),
+            )
+            _clients[config] = client
+        return client
+
+
+def wecom_clients_close() -> None:
+    """Close and forget the shared clients (worker shutdown, tests changing settings)."""
+    with _clients_lock:
+        for client in _clients.values():
+            client.close()
+        _clients.clear()
+
+
+__all__ = ["WecomClient", "WecomError", "redact", "wecom_client", "wecom_clients_close"]
