@@ -4,12 +4,8 @@ SKIP LOCKED, and a test database that another process can open."""
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 import threading
 import time
-from pathlib import Path
 
 import pytest
 from django.db import connection
@@ -17,12 +13,11 @@ from django.db import connection
 from scrm.wecom.events import event_parse, register, unregister
 from scrm.wecom.models import CallbackInbox
 from scrm.wecom.services import inbox_process, inbox_store
+from tests.workers import celery_worker
 
 from .conftest import callback_url, contact_xml, envelope, our_crypto
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture
@@ -68,35 +63,10 @@ def test_two_workers_claiming_the_same_row_process_it_once(postgresql):
     assert (row.status, row.attempts) == (CallbackInbox.Status.DONE, 1)
 
 
-def database_url() -> str:
-    db = connection.settings_dict
-    auth = db["USER"] + (f":{db['PASSWORD']}" if db["PASSWORD"] else "")
-    return f"postgres://{auth}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
-
-
 @pytest.fixture
 def realtime_worker(postgresql):
-    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "tests.settings", "DATABASE_URL": database_url()}
-    command = [
-        sys.executable,
-        "-m",
-        "celery",
-        "-A",
-        "scrm",
-        "worker",
-        "--queues",
-        "realtime",
-        "--pool",
-        "solo",
-    ]
-    command += ["--loglevel", "WARNING", "--without-heartbeat", "--without-gossip", "--without-mingle"]
-    process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-    yield process
-    process.terminate()
-    try:
-        process.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        process.kill()
+    with celery_worker("realtime") as process:
+        yield process
 
 
 @pytest.mark.integration
