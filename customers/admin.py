@@ -17,7 +17,7 @@ from django.conf import settings
 from django.contrib import admin, messages
 from django.contrib.admin import helpers
 from django.contrib.admin.options import IncorrectLookupParameters
-from django.db.models import Count, Prefetch, Q, QuerySet
+from django.db.models import Count, Prefetch, Q
 from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils import timezone
@@ -41,7 +41,6 @@ from unfold.widgets import UnfoldAdminSelect2MultipleWidget
 
 from scrm.admin import ReadOnlyAdminMixin, ScrmModelAdmin, csv_streaming_response
 from scrm.org.admin import DepartmentFilter
-from scrm.org.scoping import scope_for
 from scrm.org.selectors import staff_in_departments, staff_list
 
 from .filters import (
@@ -55,7 +54,15 @@ from .filters import (
     filter_tags_none,
 )
 from .models import Customer, CustomerEvent, CustomerNote, Follow, FollowTag, PersonalTag, Tag, TagGroup
-from .selectors import customer_event_list, customer_list, follow_list, tag_labels, tag_list, tag_names
+from .selectors import (
+    customer_event_list,
+    customer_list,
+    customer_note_list,
+    follow_list,
+    tag_labels,
+    tag_list,
+    tag_names,
+)
 from .services import (
     customer_note_add,
     customers_tag,
@@ -77,13 +84,6 @@ TAG_BADGE_CLASS = (
 def bulk_action_limit() -> int:
     """How many customers one admin action may change at once."""
     return settings.SCRM_ADMIN_BULK_ACTION_LIMIT
-
-
-def in_customer_scope(queryset: QuerySet, user, through: str = "customer") -> QuerySet:
-    """Rows hanging off a customer the user may see; the customer selector decides which."""
-    if scope_for(user).everything:
-        return queryset
-    return queryset.filter(**{f"{through}__in": customer_list(user=user)})
 
 
 def visible_follows(user) -> Prefetch:
@@ -276,7 +276,7 @@ class CustomerNoteInline(TabularInline):
     can_delete = False
 
     def get_queryset(self, request):
-        return in_customer_scope(CustomerNote.objects.select_related("author"), request.user)
+        return customer_note_list(user=request.user)
 
     def has_change_permission(self, request, obj=None):
         return False  # a note is a record of what was said: added, never rewritten
@@ -652,7 +652,7 @@ class CustomerNoteAdmin(ScrmModelAdmin):
     fields = ("customer", "body")
 
     def get_queryset(self, request):
-        return in_customer_scope(CustomerNote.objects.all(), request.user)
+        return customer_note_list(user=request.user)
 
     def formfield_for_foreignkey(self, db_field, request, **kwargs):
         if db_field.name == "customer":

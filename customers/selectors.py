@@ -39,20 +39,23 @@ def follow_list(*, user) -> QuerySet[Follow]:
     return follows_in_scope(user).select_related("customer", "staff")
 
 
+def _of_visible_customers(rows: QuerySet, user) -> QuerySet:
+    """Rows that hang off a customer (events, notes) kept to the customers the user may see."""
+    return rows if scope_for(user).everything else rows.filter(customer__in=customer_list(user=user))
+
+
 def customer_event_list(*, user, customer: Customer | None = None) -> QuerySet[CustomerEvent]:
     events = CustomerEvent.objects.select_related("staff")
     if customer is not None:
         events = events.filter(customer=customer)
-    scope = scope_for(user)
-    if scope.everything:
-        return events
-    return events.filter(customer__in=customer_list(user=user))
+    return _of_visible_customers(events, user)
 
 
-def customer_note_list(*, user, customer: Customer) -> QuerySet[CustomerNote]:
-    if not customer_list(user=user).filter(pk=customer.pk).exists():
-        return CustomerNote.objects.none()
-    return customer.notes.select_related("author", "staff")
+def customer_note_list(*, user, customer: Customer | None = None) -> QuerySet[CustomerNote]:
+    notes = CustomerNote.objects.select_related("author", "staff")
+    if customer is not None:
+        notes = notes.filter(customer=customer)
+    return _of_visible_customers(notes, user)
 
 
 def tag_group_list(*, include_deleted: bool = False) -> QuerySet[TagGroup]:
