@@ -1,9 +1,9 @@
 from django.urls import path
 
-from . import views
+from .api import api
 
 app_name = "sandbox"
 
 urlpatterns = [
-    path("cgi-bin/<path:path>", views.api, name="api"),
+    path("cgi-bin/<path:path>", api, name="api"),
 ]

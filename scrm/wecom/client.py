@@ -21,7 +21,7 @@ import re
 import threading
 import time
 import uuid
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping
 from typing import Any, Literal
 
 import httpx
@@ -29,6 +29,20 @@ from django.conf import settings
 from django.core.cache import BaseCache
 from django.core.cache import cache as default_cache
 
+from .endpoints import (
+    ContactsApi,
+    ContactWaysApi,
+    GroupsApi,
+    JoinWaysApi,
+    MassMessagesApi,
+    MediaApi,
+    MessagesApi,
+    MomentsApi,
+    StatisticsApi,
+    TagsApi,
+    TransfersApi,
+    WelcomeTemplatesApi,
+)
 from .errors import (
     TOKEN_ERRCODES,
     ArgumentError,
@@ -75,12 +89,27 @@ def _secret_digest(secret: str) -> str:
     return hashlib.sha256(secret.encode()).hexdigest()
 
 
-class WecomClient:
+class WecomClient(
+    ContactsApi,
+    TagsApi,
+    ContactWaysApi,
+    GroupsApi,
+    JoinWaysApi,
+    MessagesApi,
+    WelcomeTemplatesApi,
+    MassMessagesApi,
+    MomentsApi,
+    TransfersApi,
+    StatisticsApi,
+    MediaApi,
+):
     """A client for one WeCom app (one ``corp_id`` + ``secret``), safe to share between threads.
 
     ``base_url`` is ``https://qyapi.weixin.qq.com/cgi-bin`` for real WeCom or the sandbox's
-    ``…/sandbox/cgi-bin``. ``cache`` holds the shared token, its refresh lock and the rate-limit
-    counters; it defaults to Django's default cache.
+    ``…/sandbox/cgi-bin``. The typed methods come from the mixins of :mod:`.endpoints`, one per
+    area of WECOM.md; this class adds the transport, the shared token and :meth:`call`.
+    ``cache`` holds the shared token, its refresh lock and the rate-limit counters; it defaults to
+    Django's default cache.
     """
 
     #: Seconds before WeCom's ``expires_in`` at which our cached copy expires.
@@ -255,243 +284,6 @@ class WecomClient:
 
     def _post(self, path: str, body: Json) -> Json:
         return self.call("POST", path, body=body)
-
-    # --- members and departments (WECOM.md §2) -----------------------------------------------------
-
-    def department_list(self, id: int | None = None) -> list[Json]:
-        """``department/list``: departments ``{id, name, name_en, parentid, order, department_leader}``.
-
-        Without ``id`` the whole tree visible to the app, else that department and its subtree.
-        """
-        return self._get("department/list", id=id).get("department", [])
-
-    def user_get(self, userid: str) -> Json:
-        """``user/get``: one member (``userid``, ``name``, ``department``, ``status`` …).
-
-        An unknown or deleted member raises :class:`~.errors.UserNotFound` (60111).
-        """
-        _require(userid, "userid", "user/get")
-        data = self._get("user/get", userid=userid)
-        data.pop("errcode", None)
-        data.pop("errmsg", None)
-        return data
-
-    def user_list_id(self, cursor: str = "", limit: int = 10000) -> Json:
-        """``user/list_id`` (contact-sync secret only): ``{"dept_user": [{userid, department}],
-        "next_cursor"}``, one row per member and department; ``next_cursor`` is "" when done."""
-        _check_range(limit, 1, 10000, "limit", "user/list_id")
-        return self._post("user/list_id", {"cursor": cursor, "limit": limit})
-
-    # --- external contacts (WECOM.md §3) -----------------------------------------------------------
-
-    def get_follow_user_list(self) -> list[str]:
-        """``externalcontact/get_follow_user_list``: userids of members with customer contact."""
-        return self._get("externalcontact/get_follow_user_list").get("follow_user", [])
-
-    def externalcontact_list(self, userid: str) -> list[str]:
-        """``externalcontact/list``: every external_userid of one member's customers (not paged)."""
-        _require(userid, "userid", "externalcontact/list")
-        return self._get("externalcontact/list", userid=userid).get("external_userid", [])
-
-    def externalcontact_get(self, external_userid: str, cursor: str = "") -> Json:
-        """``externalcontact/get``: ``{"external_contact", "follow_user", "next_cursor"}``.
-
-        ``follow_user`` is paged at 500; pass ``next_cursor`` back as ``cursor`` while it is set.
-        """
-        _require(external_userid, "external_userid", "externalcontact/get")
-        return self._get("externalcontact/get", external_userid=external_userid, cursor=cursor or None)
-
-    def batch_get_by_user(self, userid_list: Sequence[str], cursor: str = "", limit: int = 100) -> Json:
-        """``externalcontact/batch/get_by_user``: customers of up to 100 members, ``limit`` ≤ 100 a page.
-
-        Returns ``{"external_contact_list": [{external_contact, follow_info}], "next_cursor"}``;
-        ``next_cursor`` is "" after the last page.
-        """
-        api = "externalcontact/batch/get_by_user"
-        userids = list(userid_list)
-        if not userids:
-            raise ArgumentError(None, "userid_list is required", api)
-        if len(userids) > 100:
-            raise ArgumentError(None, f"userid_list has {len(userids)} members, at most 100", api)
-        _check_range(limit, 1, 100, "limit", api)
-        return self._post(api, {"userid_list": userids, "cursor": cursor, "limit": limit})
-
-    # --- corp tags (WECOM.md §4) -------------------------------------------------------------------
-
-    def get_corp_tag_list(
-        self, tag_id: Iterable[str] | None = None, group_id: Iterable[str] | None = None
-    ) -> list[Json]:
-        """``externalcontact/get_corp_tag_list``: tag groups ``{group_id, group_name, order,
-        create_time, deleted, tag: [{id, name, order, create_time, deleted}]}``; all when no filter."""
-        body: Json = {}
-        if tag_id:
-            body["tag_id"] = list(tag_id)
-        if group_id:
-            body["group_id"] = list(group_id)
-        return self._post("externalcontact/get_corp_tag_list", body).get("tag_group", [])
-
-    def add_corp_tag(
-        self,
-        tags: Sequence[Mapping[str, Any]],
-        *,
-        group_id: str | None = None,
-        group_name: str | None = None,
-        order: int | None = None,
-    ) -> Json:
-        """``externalcontact/add_corp_tag``: add ``tags`` (``{name, order?}``) to a group by id or
-        name (created when new). Returns the ``tag_group`` with the new tags' ids."""
-        api = "externalcontact/add_corp_tag"
-        if not tags:
-            raise ArgumentError(None, "at least one tag is required (empty groups cannot exist)", api)
-        if not group_id and not group_name:
-            raise ArgumentError(None, "group_id or group_name is required", api)
-        for tag in tags:
-            _check_name(tag.get("name", ""), "tag name", api)
-        body: Json = {"tag": [dict(t) for t in tags]}
-        if group_id:
-            body["group_id"] = group_id
-        else:
-            _check_name(group_name or "", "group_name", api)
-            body["group_name"] = group_name
-            if order is not None:
-                body["order"] = order
-        return self._post(api, body)["tag_group"]
-
-    def edit_corp_tag(self, id: str, *, name: str | None = None, order: int | None = None) -> None:
-        """``externalcontact/edit_corp_tag``: rename or reorder a tag or a tag group."""
-        api = "externalcontact/edit_corp_tag"
-        _require(id, "id", api)
-        body: Json = {"id": id}
-        if name is not None:
-            _check_name(name, "name", api)
-            body["name"] = name
-        if order is not None:
-            body["order"] = order
-        self._post(api, body)
-
-    def del_corp_tag(self, tag_id: Iterable[str] = (), group_id: Iterable[str] = ()) -> None:
-        """``externalcontact/del_corp_tag``: delete tags and/or whole groups."""
-        tag_ids, group_ids = list(tag_id), list(group_id)
-        if not tag_ids and not group_ids:
-            raise ArgumentError(None, "tag_id or group_id is required", "externalcontact/del_corp_tag")
-        self._post("externalcontact/del_corp_tag", {"tag_id": tag_ids, "group_id": group_ids})
-
-    def mark_tag(
-        self, userid: str, external_userid: str, add_tag: Iterable[str] = (), remove_tag: Iterable[str] = ()
-    ) -> None:
-        """``externalcontact/mark_tag``: add and remove corp tags on one member-customer pair."""
-        api = "externalcontact/mark_tag"
-        _require(userid, "userid", api)
-        _require(external_userid, "external_userid", api)
-        add, remove = list(add_tag), list(remove_tag)
-        if not add and not remove:
-            raise ArgumentError(None, "add_tag or remove_tag is required", api)
-        if len(add) > 3000 or len(remove) > 3000:
-            raise ArgumentError(None, "at most 3000 tags per call", api)
-        self._post(
-            api, {"userid": userid, "external_userid": external_userid, "add_tag": add, "remove_tag": remove}
-        )
-
-    # --- customer groups (WECOM.md §6) -------------------------------------------------------------
-
-    def groupchat_list(
-        self,
-        *,
-        limit: int,
-        cursor: str = "",
-        status_filter: int = 0,
-        owner_userids: Sequence[str] | None = None,
-    ) -> Json:
-        """``externalcontact/groupchat/list``: ``{"group_chat_list": [{chat_id, status}], "next_cursor"}``.
-
-        ``limit`` (1-1000) is required; ``owner_userids`` (≤100) filters by owner.
-        """
-        api = "externalcontact/groupchat/list"
-        _check_range(limit, 1, 1000, "limit", api)
-        body: Json = {"status_filter": status_filter, "cursor": cursor, "limit": limit}
-        if owner_userids:
-            if len(owner_userids) > 100:
-                raise ArgumentError(None, "owner_filter has more than 100 userids", api)
-            body["owner_filter"] = {"userid_list": list(owner_userids)}
-        return self._post(api, body)
-
-    def groupchat_get(self, chat_id: str, need_name: bool = False) -> Json:
-        """``externalcontact/groupchat/get``: the ``group_chat`` with its members and admins."""
-        _require(chat_id, "chat_id", "externalcontact/groupchat/get")
-        body = {"chat_id": chat_id, "need_name": int(need_name)}
-        return self._post("externalcontact/groupchat/get", body)["group_chat"]
-
-    # --- messages (WECOM.md §7) --------------------------------------------------------------------
-
-    def send_welcome_msg(
-        self, welcome_code: str, *, text: str | None = None, attachments: Sequence[Json] = ()
-    ) -> None:
-        """``externalcontact/send_welcome_msg``: within 20 s of the add event, once per code.
-
-        41051 raises :class:`~.errors.WelcomeAlreadySent` (treat as delivered), 41050
-        :class:`~.errors.WelcomeCodeInvalid` (log, never retry).
-        """
-        api = "externalcontact/send_welcome_msg"
-        _require(welcome_code, "welcome_code", api)
-        if text is None and not attachments:
-            raise ArgumentError(None, "text or attachments is required", api)
-        if text is not None and len(text.encode()) > 4000:
-            raise ArgumentError(None, "text is longer than 4000 bytes", api)
-        if len(attachments) > 9:
-            raise ArgumentError(None, "at most 9 attachments", api)
-        body: Json = {"welcome_code": welcome_code}
-        if text is not None:
-            body["text"] = {"content": text}
-        if attachments:
-            body["attachments"] = list(attachments)
-        self._post(api, body)
-
-    def message_send(
-        self,
-        *,
-        agentid: int,
-        msgtype: str,
-        content: Json,
-        touser: Sequence[str] = (),
-        toparty: Sequence[int] = (),
-        totag: Sequence[int] = (),
-    ) -> Json:
-        """``message/send``: an app message, with the app's (agent's) secret.
-
-        ``content`` is the body of ``msgtype`` (e.g. ``{"content": "hi"}`` for text). Returns
-        ``{"invaliduser", "invalidparty", "invalidtag", "msgid"}``.
-        """
-        api = "message/send"
-        if not (touser or toparty or totag):
-            raise ArgumentError(None, "touser, toparty or totag is required", api)
-        if len(touser) > 1000 or len(toparty) > 100:
-            raise ArgumentError(None, "at most 1000 users and 100 departments", api)
-        body: Json = {"agentid": agentid, "msgtype": msgtype, msgtype: dict(content)}
-        if touser:
-            body["touser"] = "|".join(touser)
-        if toparty:
-            body["toparty"] = "|".join(str(p) for p in toparty)
-        if totag:
-            body["totag"] = "|".join(str(t) for t in totag)
-        data = self._post(api, body)
-        data.pop("errcode", None)
-        data.pop("errmsg", None)
-        return data
-
-
-def _require(value: str, name: str, api: str) -> None:
-    if not value:
-        raise ArgumentError(None, f"{name} is required", api)
-
-
-def _check_range(value: int, low: int, high: int, name: str, api: str) -> None:
-    if not isinstance(value, int) or not low <= value <= high:
-        raise ArgumentError(None, f"{name} must be between {low} and {high}, not {value!r}", api)
-
-
-def _check_name(value: str, name: str, api: str) -> None:
-    if not value or len(value) > 30:
-        raise ArgumentError(None, f"{name} must be 1-30 characters", api)
 
 
 _clients: dict[tuple[str, ...], WecomClient] = {}

@@ -1,8 +1,4 @@
-"""The WeCom side of the wire: what WeCom's servers would hold for each emulated corp.
-
-These tables belong to the emulator only (prefix ``sb_``); our own apps never read them and
-reach the sandbox only over HTTP, as they would reach real WeCom.
-"""
+"""Apps, tokens, the address book, customers and their follows, tags, groups, the call record."""
 
 from __future__ import annotations
 

@@ -1,0 +1,3 @@
+"""Sandbox player actions: acquisition."""
+
+from __future__ import annotations

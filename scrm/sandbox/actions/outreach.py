@@ -1,0 +1,3 @@
+"""Sandbox player actions: outreach."""
+
+from __future__ import annotations

@@ -1,0 +1,3 @@
+"""Sandbox player actions: people."""
+
+from __future__ import annotations

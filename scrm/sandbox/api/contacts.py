@@ -1,0 +1,164 @@
+"""Members, departments and external contacts (WECOM.md §2, §3)."""
+
+from __future__ import annotations
+
+from ..models import (
+    SandboxDepartment,
+    SandboxFollow,
+    SandboxMember,
+)
+from .base import (
+    FOLLOW_PAGE,
+    ApiError,
+    Ctx,
+    Json,
+    contact_get,
+    contact_json,
+    cursor_decode,
+    cursor_encode,
+    endpoint,
+    follow_json,
+    int_param,
+    live_tags,
+    member_get,
+    page_of,
+    str_list,
+)
+
+# --- members and departments ---------------------------------------------------------------------------
+
+
+@endpoint("department/list", "GET")
+def department_list(ctx: Ctx) -> Json:
+    departments = list(SandboxDepartment.objects.filter(corp_id=ctx.corp_id).order_by("dept_id"))
+    if "id" in ctx.params:
+        root = int_param(ctx.params["id"], "id")
+        children: dict[int, list[SandboxDepartment]] = {}
+        for d in departments:
+            children.setdefault(d.parentid, []).append(d)
+        wanted = [d for d in departments if d.dept_id == root]
+        if not wanted:
+            raise ApiError(60123)
+        i = 0
+        while i < len(wanted):
+            wanted.extend(children.get(wanted[i].dept_id, []))
+            i += 1
+        departments = wanted
+    return {
+        "department": [
+            {
+                "id": d.dept_id,
+                "name": d.name,
+                "name_en": d.name_en,
+                "parentid": d.parentid,
+                "order": d.order,
+                "department_leader": [],
+            }
+            for d in departments
+        ]
+    }
+
+
+@endpoint("user/get", "GET")
+def user_get(ctx: Ctx) -> Json:
+    member = member_get(ctx, ctx.params.get("userid", ""))
+    return {
+        "userid": member.userid,
+        "name": member.name,
+        "department": member.departments,
+        "order": [0] * len(member.departments),
+        "main_department": member.main_department,
+        "position": member.position,
+        "gender": member.gender,
+        "is_leader_in_dept": [0] * len(member.departments),
+        "direct_leader": [],
+        "status": member.status,
+    }
+
+
+@endpoint("user/list_id", "POST")
+def user_list_id(ctx: Ctx) -> Json:
+    if not ctx.app.contact_sync:
+        raise ApiError(48002, "user/list_id needs the contact-sync secret")
+    limit = int_param(ctx.body.get("limit"), "limit", default=10000)
+    if not 1 <= limit <= 10000:
+        raise ApiError(40058, "limit must be 1-10000")
+    offset = cursor_decode(ctx.body.get("cursor"))
+    rows = [
+        {"userid": userid, "department": dept}
+        for userid, departments in SandboxMember.objects.filter(corp_id=ctx.corp_id)
+        .order_by("userid")
+        .values_list("userid", "departments")
+        for dept in departments
+    ]
+    page, next_cursor = page_of(rows, offset, limit)
+    return {"next_cursor": next_cursor, "dept_user": page}
+
+
+# --- external contacts ----------------------------------------------------------------------------------
+
+
+@endpoint("externalcontact/get_follow_user_list", "GET", contact=True)
+def get_follow_user_list(ctx: Ctx) -> Json:
+    members = SandboxMember.objects.filter(corp_id=ctx.corp_id, contact_enabled=True, status=1)
+    return {"follow_user": list(members.order_by("userid").values_list("userid", flat=True))}
+
+
+@endpoint("externalcontact/list", "GET", contact=True)
+def externalcontact_list(ctx: Ctx) -> Json:
+    member = member_get(ctx, ctx.params.get("userid", ""))
+    if not member.contact_enabled:
+        raise ApiError(84061, "member has no customer contact feature")
+    ids = member.follows.order_by("id").values_list("contact__external_userid", flat=True)
+    return {"external_userid": list(ids)}
+
+
+@endpoint("externalcontact/get", "GET", contact=True)
+def externalcontact_get(ctx: Ctx) -> Json:
+    contact = contact_get(ctx, ctx.params.get("external_userid", ""))
+    follows = list(contact.follows.select_related("member").order_by("id"))
+    if not follows:
+        raise ApiError(84061)
+    tags = live_tags(ctx.corp_id)
+    page, next_cursor = page_of(follows, cursor_decode(ctx.params.get("cursor")), FOLLOW_PAGE)
+    follow_user = []
+    for follow in page:
+        item = follow_json(follow)
+        item["tags"] = [
+            {"group_name": tags[t].group.name, "tag_name": tags[t].name, "tag_id": t, "type": 1}
+            for t in follow.tag_ids
+            if t in tags
+        ]
+        follow_user.append(item)
+    return {
+        "external_contact": contact_json(contact),
+        "follow_user": follow_user,
+        "next_cursor": next_cursor,
+    }
+
+
+@endpoint("externalcontact/batch/get_by_user", "POST", contact=True)
+def batch_get_by_user(ctx: Ctx) -> Json:
+    userids = str_list(ctx.body.get("userid_list"), "userid_list")
+    if not userids:
+        raise ApiError(41009)
+    if len(userids) > 100:
+        raise ApiError(40058, "userid_list exceeds 100")
+    limit = int_param(ctx.body.get("limit"), "limit", default=50)
+    limit = 50 if limit < 1 else min(limit, 100)  # WeCom clamps oversized limits to 100
+    members = SandboxMember.objects.filter(corp_id=ctx.corp_id, userid__in=userids)
+    if not members.exists():
+        raise ApiError(60111)
+    follows = (
+        SandboxFollow.objects.select_related("member", "contact").filter(member__in=members).order_by("id")
+    )
+    offset = cursor_decode(ctx.body.get("cursor"))
+    page = list(follows[offset : offset + limit + 1])
+    next_cursor = cursor_encode(offset + limit) if len(page) > limit else ""
+    tags = live_tags(ctx.corp_id)
+    result = []
+    for follow in page[:limit]:
+        info = follow_json(follow)
+        info["tag_id"] = [t for t in follow.tag_ids if t in tags]
+        result.append({"external_contact": contact_json(follow.contact), "follow_info": info})
+    return {"external_contact_list": result, "next_cursor": next_cursor}
