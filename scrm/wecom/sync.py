@@ -13,12 +13,20 @@ reconciliation is an incremental run.
 
 from __future__ import annotations
 
+import logging
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Literal, TypeVar
+
+from .errors import TransientError
 
 if TYPE_CHECKING:
     from .client import WecomClient
+
+logger = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 SyncMode = Literal["full", "incremental"]
 
@@ -36,6 +44,28 @@ class SyncContext:
     #: ``progress(step, done, total)``: ``total`` may be ``None`` while still unknown.
     progress: Callable[[str, int, int | None], None] = lambda step, done, total: None
     counts: dict[str, dict[str, int]] = field(default_factory=dict)
+    #: Transient WeCom errors (busy, rate limited, timeouts) are retried this often per call,
+    #: waiting ``retry_delay`` seconds, doubled after each attempt.
+    retry_attempts: int = 6
+    retry_delay: float = 1.0
+
+    def call(self, fn: Callable[..., T], *args: object, **kwargs: object) -> T:
+        """``fn(*args, **kwargs)``, retried with backoff on :class:`~.errors.TransientError`.
+
+        Every client call of a step goes through here, so that a sync survives WeCom's transient
+        failures (QUALITY.md R4) without each step writing its own loop.
+        """
+        delay = self.retry_delay
+        for attempt in range(1, self.retry_attempts + 1):
+            try:
+                return fn(*args, **kwargs)
+            except TransientError as exc:
+                if attempt == self.retry_attempts:
+                    raise
+                logger.info("sync: %s, retrying in %.1f s (attempt %s)", exc, delay, attempt)
+                time.sleep(delay)
+                delay *= 2
+        raise AssertionError("unreachable")  # pragma: no cover
 
     def count(self, step: str, what: str, n: int = 1) -> None:
         """Add ``n`` to the ``what`` counter of ``step`` (created, updated, closed…)."""
