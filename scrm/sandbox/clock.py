@@ -7,12 +7,24 @@ mass-message and moment windows, statistics days, the ``CreateTime`` of callback
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime, timedelta
 
 from django.db.models import F
 from django.utils import timezone
 
 from .models import SandboxClock
+
+#: Called after every :func:`clock_advance`, so that state machines
+#: (transfers taken over after 24 h…) move on and emit their callbacks then.
+_listeners: list[Callable[[], None]] = []
+
+
+def on_clock_advance(listener: Callable[[], None]) -> Callable[[], None]:
+    """Register ``listener()`` to run after the simulated clock moves forward."""
+    if listener not in _listeners:
+        _listeners.append(listener)
+    return listener
 
 
 def clock_offset() -> int:
@@ -37,6 +49,8 @@ def clock_advance(seconds: int) -> int:
         raise ValueError("the clock only moves forward")
     SandboxClock.objects.get_or_create(pk=1)
     SandboxClock.objects.filter(pk=1).update(offset_seconds=F("offset_seconds") + seconds)
+    for listener in _listeners:
+        listener()
     return clock_offset()
 
 
