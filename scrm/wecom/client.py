@@ -152,12 +152,26 @@ class WecomClient(
 
     # --- transport ---------------------------------------------------------------------------------
 
-    def _send(self, method: str, path: str, *, params: Mapping[str, Any], body: Json | None) -> Json:
-        """One HTTP exchange; returns WeCom's JSON whatever its errcode. Raises NetworkError."""
+    def _send(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Mapping[str, Any],
+        body: Json | None,
+        files: Mapping[str, tuple[str, bytes, str]] | None = None,
+    ) -> Json:
+        """One HTTP exchange; returns WeCom's JSON whatever its errcode. Raises NetworkError.
+
+        ``files`` makes it a multipart upload (``media/upload``) instead of a JSON body.
+        """
         self.rate_limiter.acquire(f"{self.corp_id}:{path}")
         started = time.monotonic()
         try:
-            response = self._http.request(method, path, params=params, json=body)
+            if files is not None:
+                response = self._http.request(method, path, params=params, files=dict(files))
+            else:
+                response = self._http.request(method, path, params=params, json=body)
         except httpx.TimeoutException as exc:
             logger.warning("WeCom %s %s timed out", method, path)
             raise Timeout(None, type(exc).__name__, path) from None
@@ -257,15 +271,19 @@ class WecomClient(
         *,
         params: Mapping[str, Any] | None = None,
         body: Json | None = None,
+        files: Mapping[str, tuple[str, bytes, str]] | None = None,
     ) -> Json:
         """Call ``path`` with the shared token; refresh and retry once on a token error.
 
         Returns WeCom's JSON when ``errcode`` is 0; raises the matching :class:`WecomError`.
+        ``files`` (field → (filename, content, content type)) sends a multipart upload.
         """
         path = path.lstrip("/")
         for attempt in (1, 2):
             token = self.access_token()
-            data = self._send(method, path, params={**(params or {}), "access_token": token}, body=body)
+            data = self._send(
+                method, path, params={**(params or {}), "access_token": token}, body=body, files=files
+            )
             errcode = data.get("errcode", 0)
             if not errcode:
                 return data
@@ -284,6 +302,10 @@ class WecomClient(
 
     def _post(self, path: str, body: Json) -> Json:
         return self.call("POST", path, body=body)
+
+    def _upload(self, path: str, *, filename: str, content: bytes, content_type: str, **params: Any) -> Json:
+        # The file travels in the multipart field "media", as WeCom takes it.
+        return self.call("POST", path, params=params, files={"media": (filename, content, content_type)})
 
 
 _clients: dict[tuple[str, ...], WecomClient] = {}

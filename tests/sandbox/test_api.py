@@ -12,6 +12,7 @@ from scrm.sandbox.services import (
     sandbox_tokens_expire,
     sandbox_tokens_invalidate,
 )
+from scrm.sandbox.welcome import welcome_code_issue
 
 CORP = "wwsandboxtest"
 SECRET = "contact-secret"
@@ -201,7 +202,8 @@ def test_injected_42001_expires_the_presented_token(client, corp):
 
 def test_welcome_code_is_single_use(client, corp):
     token = _token(client)
-    body = {"welcome_code": "CODE1", "text": {"content": "hello"}}
+    code = welcome_code_issue(corp_id=CORP, userid="user1", external_userid=corp.contacts[0].external_userid)
+    body = {"welcome_code": code, "text": {"content": "hello"}}
     assert _post(client, "externalcontact/send_welcome_msg", body, access_token=token)["errcode"] == 0
     assert _post(client, "externalcontact/send_welcome_msg", body, access_token=token)["errcode"] == 41051
     assert _post(client, "externalcontact/send_welcome_msg", {}, access_token=token)["errcode"] == 41049

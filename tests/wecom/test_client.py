@@ -19,6 +19,7 @@ from scrm.sandbox.services import (
     sandbox_tokens_expire,
     sandbox_tokens_invalidate,
 )
+from scrm.sandbox.welcome import welcome_code_issue
 from scrm.wecom import errors
 from scrm.wecom.client import WecomClient, redact, wecom_client, wecom_clients_close
 from scrm.wecom.ratelimit import RateLimiter
@@ -335,9 +336,10 @@ def test_groupchats(corp, wecom):
 
 
 def test_welcome_message_once_per_code(corp, wecom):
-    wecom.send_welcome_msg("code-1", text="欢迎")
+    code = welcome_code_issue(corp_id=CORP, userid="user1", external_userid=corp.contacts[0].external_userid)
+    wecom.send_welcome_msg(code, text="欢迎")
     with pytest.raises(errors.WelcomeAlreadySent):
-        wecom.send_welcome_msg("code-1", text="欢迎")
+        wecom.send_welcome_msg(code, text="欢迎")
     with pytest.raises(errors.ArgumentError):
         wecom.send_welcome_msg("code-2", text="x", attachments=[{"msgtype": "link"}] * 10)
     assert calls("externalcontact/send_welcome_msg") == [

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import base64
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
+
+from django.core.files.uploadedfile import UploadedFile
 
 from ..models import (
     SandboxApp,
@@ -54,6 +56,28 @@ ERRMSG = {
     84061: "not external contact",
     90501: "not customer group",
     40056: "invalid agentid",
+    # acquisition: contact ways, join ways, welcome messages and templates, media
+    40004: "invalid media type",
+    40005: "invalid file type",
+    40006: "invalid file size",
+    40007: "invalid media_id",
+    40009: "invalid image size",
+    41005: "media data missing",
+    41037: "missing contact way type",
+    41038: "missing contact way scene",
+    41039: "invalid contact way type",
+    41040: "invalid contact way scene",
+    41041: "exceed max user count of contact way",
+    41042: "invalid contact way style",
+    41043: "missing config_id",
+    41044: "invalid config_id",
+    41045: "exceed max contact way count",
+    41054: "user not active",
+    41055: "exceed max group welcome template count",
+    41064: "attachment size exceed limit",
+    41065: "invalid attachment type",
+    84074: "no external contact privilege",
+    90503: "group chat is full",
 }
 
 
@@ -81,6 +105,7 @@ class Ctx:
     app: SandboxApp
     params: dict[str, str]
     body: Json
+    files: dict[str, UploadedFile] = field(default_factory=dict)  # multipart uploads (media/*)
 
     @property
     def corp_id(self) -> str:

@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import secrets
 
-from ..models import (
-    SandboxCall,
-    SandboxMember,
-)
+from ..models import SandboxMember
+from ..welcome import welcome_code_use
 from .base import (
     ApiError,
     Ctx,
@@ -15,27 +13,33 @@ from .base import (
     endpoint,
     int_param,
 )
+from .media import attachments_check
+
+WELCOME_TEXT_MAX_BYTES = 4000
 
 # --- messages --------------------------------------------------------------------------------------------
 
 
 @endpoint("externalcontact/send_welcome_msg", "POST", contact=True)
 def send_welcome_msg(ctx: Ctx) -> Json:
+    """Checked in WeCom's order: the code is present, the content is valid, then the code is
+    consumed (a refused message does not use it up); the first successful call wins."""
     code = ctx.body.get("welcome_code")
-    if not code:
+    if not code or not isinstance(code, str):
         raise ApiError(41049)
-    text = ctx.body.get("text") or {}
+    text = ctx.body.get("text")
     attachments = ctx.body.get("attachments") or []
-    if not (isinstance(text, dict) and text.get("content")) and not attachments:
+    if text is not None and not isinstance(text, dict):
+        raise ApiError(40058, "text must be an object with content")
+    content = str((text or {}).get("content") or "")
+    if not content and not attachments:
         raise ApiError(44004)
-    if len(attachments) > 9 or len(str(text.get("content", "")).encode()) > 4000:
-        raise ApiError(40058, "at most 9 attachments and 4000 bytes of text")
-    # Single use: a code already used successfully answers 41051, as when another app won.
-    used = SandboxCall.objects.filter(
-        path="externalcontact/send_welcome_msg", errcode=0, body__welcome_code=code, corp_id=ctx.corp_id
-    )
-    if used.exists():
-        raise ApiError(41051)
+    if len(content.encode()) > WELCOME_TEXT_MAX_BYTES:
+        raise ApiError(40058, f"text.content is at most {WELCOME_TEXT_MAX_BYTES} bytes")
+    attachments_check(ctx.corp_id, attachments, limit=9)
+    errcode = welcome_code_use(corp_id=ctx.corp_id, code=code)
+    if errcode:
+        raise ApiError(errcode)
     return {}
 
 

@@ -15,12 +15,15 @@ Json = dict[str, Any]
 
 
 class EndpointsBase:
-    """The two primitives the mixins call; :class:`~scrm.wecom.client.WecomClient` implements them."""
+    """The primitives the mixins call; :class:`~scrm.wecom.client.WecomClient` implements them."""
 
     def _get(self, path: str, **params: Any) -> Json:
         raise NotImplementedError
 
     def _post(self, path: str, body: Json) -> Json:
+        raise NotImplementedError
+
+    def _upload(self, path: str, *, filename: str, content: bytes, content_type: str, **params: Any) -> Json:
         raise NotImplementedError
 
 

@@ -6,6 +6,7 @@ from collections.abc import Sequence
 
 from ..errors import ArgumentError
 from .base import EndpointsBase, Json, require
+from .media import check_attachments
 
 
 class MessagesApi(EndpointsBase):
@@ -16,17 +17,22 @@ class MessagesApi(EndpointsBase):
     ) -> None:
         """``externalcontact/send_welcome_msg``: within 20 s of the add event, once per code.
 
-        41051 raises :class:`~.errors.WelcomeAlreadySent` (treat as delivered), 41050
-        :class:`~.errors.WelcomeCodeInvalid` (log, never retry).
+        ``welcome_code`` comes from the ``add_external_contact`` callback (absent when an admin set
+        a console welcome message). ``attachments`` are ``{"msgtype": t, t: {…}}`` with ``t`` one
+        of image (``media_id`` or an ``uploadimg`` ``pic_url``), link, miniprogram, video, file;
+        at most 9, text at most 4000 bytes. A code is spent only by a successful call.
+
+        41051 raises :class:`~.errors.WelcomeAlreadySent` (another app won, or already sent:
+        treat as delivered), 41050 :class:`~.errors.WelcomeCodeInvalid` (expired after 20 s or
+        unknown: log, never retry).
         """
         api = "externalcontact/send_welcome_msg"
         require(welcome_code, "welcome_code", api)
-        if text is None and not attachments:
+        if not text and not attachments:
             raise ArgumentError(None, "text or attachments is required", api)
         if text is not None and len(text.encode()) > 4000:
             raise ArgumentError(None, "text is longer than 4000 bytes", api)
-        if len(attachments) > 9:
-            raise ArgumentError(None, "at most 9 attachments", api)
+        check_attachments(attachments, api, limit=9)
         body: Json = {"welcome_code": welcome_code}
         if text is not None:
             body["text"] = {"content": text}
