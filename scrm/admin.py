@@ -337,6 +337,10 @@ def sidebar_navigation(request) -> list[dict]:
             items.append({"title": item_title, "icon": icon, "link": link})
         if items:
             navigation.append({"title": title, "separator": True, "items": items})
+    if settings.WECOM_MODE == "sandbox" and request.user.is_staff:
+        # The emulated WeCom's console: not a model, and gone in live mode.
+        console = {"title": _("Sandbox console"), "icon": "science", "link": reverse("sandbox:console")}
+        navigation.append({"title": _("WeCom sandbox"), "separator": True, "items": [console]})
     return navigation
 
 
