@@ -183,6 +183,8 @@ def sandbox_faults_set(
     fail_next: int = 0,
     fail_errcode: int = -1,
     fail_paths: Sequence[str] = (),
+    timeout_rate: float = 0.0,
+    timeout_ms: int = 15_000,
 ) -> SandboxFaults:
     """Configure fault injection (see :class:`SandboxFaults`); all defaults mean "no faults"."""
     faults, _ = SandboxFaults.objects.update_or_create(
@@ -194,6 +196,8 @@ def sandbox_faults_set(
             "fail_next": fail_next,
             "fail_errcode": fail_errcode,
             "fail_paths": list(fail_paths),
+            "timeout_rate": timeout_rate,
+            "timeout_ms": timeout_ms,
         },
     )
     return faults

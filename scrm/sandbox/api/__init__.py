@@ -7,7 +7,20 @@ the token and the app's rights, then runs the endpoint's handler from
 WECOM.md; importing the package registers them all.
 """
 
-from . import contacts, groups, messages, tags  # noqa: F401  (registers the endpoints)
+from . import (  # noqa: F401  (registers the endpoints)
+    contact_ways,
+    contacts,
+    groups,
+    join_ways,
+    mass_messages,
+    media,
+    messages,
+    moments,
+    statistics,
+    tags,
+    transfers,
+    welcome_templates,
+)
 from .view import api
 
 __all__ = ["api"]

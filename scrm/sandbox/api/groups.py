@@ -39,10 +39,15 @@ def groupchat_list(ctx: Ctx) -> Json:
     status_filter = int_param(ctx.body.get("status_filter"), "status_filter", default=0)
     if status_filter:
         chats = chats.filter(status=status_filter)
-    offset = cursor_decode(ctx.body.get("cursor"))
-    page = list(chats.values("chat_id", "status")[offset : offset + limit + 1])
-    next_cursor = cursor_encode(offset + limit) if len(page) > limit else ""
-    return {"group_chat_list": page[:limit], "next_cursor": next_cursor}
+    # Keyset on the primary key: the cursor is the last chat served, so a late page costs no more
+    # than the first one.
+    after = cursor_decode(ctx.body.get("cursor"))
+    page = list(chats.filter(id__gt=after).values("id", "chat_id", "status")[: limit + 1])
+    next_cursor = cursor_encode(page[limit - 1]["id"]) if len(page) > limit else ""
+    return {
+        "group_chat_list": [{"chat_id": c["chat_id"], "status": c["status"]} for c in page[:limit]],
+        "next_cursor": next_cursor,
+    }
 
 
 @endpoint("externalcontact/groupchat/get", "POST", contact=True)

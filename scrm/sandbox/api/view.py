@@ -13,9 +13,13 @@ from datetime import timedelta
 from django.db import connection, transaction
 from django.db.models import F
 from django.http import HttpRequest, JsonResponse
+from django.http.multipartparser import MultiPartParserError
 from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
 
+from scrm.fields import secret_digest
+
+from ..frequency import frequency_check
 from ..models import (
     SandboxAccessToken,
     SandboxApp,
@@ -55,8 +59,20 @@ def _answer(request: HttpRequest, path: str) -> JsonResponse:
     call = SandboxCall(
         method=request.method or "GET", path=path, params=params, corp_id=params.get("corpid", "")
     )
+    multipart = request.method == "POST" and request.content_type == "multipart/form-data"
     try:
-        if request.method == "POST":
+        if multipart:
+            # Media uploads (media/upload, media/uploadimg): the record keeps the file's name and size.
+            try:
+                uploads = request.FILES
+            except MultiPartParserError:
+                raise ApiError(47001, "malformed multipart body") from None
+            body = {
+                name: {"filename": f.name, "size": f.size, "content_type": f.content_type or ""}
+                for name, f in uploads.items()
+            }
+            call.body = body
+        elif request.method == "POST":
             try:
                 body = json.loads(request.body or b"{}")
             except ValueError:
@@ -80,7 +96,10 @@ def _answer(request: HttpRequest, path: str) -> JsonResponse:
                 raise ApiError(43002 if spec.method == "POST" else 43001)
             if spec.contact and not app.customer_contact:
                 raise ApiError(48002, "app is not allowed to call customer contact APIs")
-            data = spec.handler(Ctx(app=app, params=params, body=body or {}))
+            if not frequency_check(corp_id=app.corp_id, path=path):
+                raise ApiError(45009, "frequency limit, blocked for the window")
+            files = dict(request.FILES.items()) if multipart else {}
+            data = spec.handler(Ctx(app=app, params=params, body=body or {}, files=files))
         payload = {"errcode": 0, "errmsg": "ok", **data}
     except ApiError as exc:
         payload = {"errcode": exc.errcode, "errmsg": errmsg(exc.errcode, exc.detail)}
@@ -98,6 +117,8 @@ def _apply_faults(path: str, token: str) -> int:
         time.sleep(faults.latency_ms / 1000)
     if faults.fail_paths and path not in faults.fail_paths:
         return 0
+    if faults.timeout_rate and random.random() < faults.timeout_rate:
+        time.sleep(faults.timeout_ms / 1000)  # the client gives up first; the call still happens
     code = 0
     if faults.fail_next and SandboxFaults.objects.filter(pk=1, fail_next__gt=0).update(
         fail_next=F("fail_next") - 1
@@ -119,7 +140,7 @@ def _gettoken(request: HttpRequest) -> Json:
         raise ApiError(40013)
     if not secret:
         raise ApiError(41004)
-    app = SandboxApp.objects.filter(corp_id=corp_id, secret=secret).first()
+    app = SandboxApp.objects.filter(corp_id=corp_id, secret_digest=secret_digest(secret)).first()
     if app is None:
         raise ApiError(40001)
     now = timezone.now()

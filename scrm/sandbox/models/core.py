@@ -4,13 +4,17 @@ from __future__ import annotations
 
 from django.db import models
 
+from scrm.fields import DigestField, EncryptedTextField
+
 
 class SandboxApp(models.Model):
     """An app of an emulated corp: its secret, and what that secret may call."""
 
     corp_id = models.CharField(max_length=64, db_index=True)
     name = models.CharField(max_length=64)
-    secret = models.CharField(max_length=128)
+    # Encrypted at rest; gettoken finds the app by the digest (docs/decisions.md, secrets).
+    secret = EncryptedTextField()
+    secret_digest = DigestField(source="secret")
     agentid = models.IntegerField(null=True, blank=True, help_text="Set for apps that send app messages.")
     customer_contact = models.BooleanField(
         default=True, help_text="In 客户联系 → 可调用接口的应用: may call externalcontact/*."
@@ -21,7 +25,11 @@ class SandboxApp(models.Model):
 
     class Meta:
         db_table = "sb_app"
-        constraints = [models.UniqueConstraint(fields=["corp_id", "secret"], name="sb_app_corp_secret_uniq")]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["corp_id", "secret_digest"], name="sb_app_corp_secret_digest_uniq"
+            )
+        ]
 
     def __str__(self) -> str:
         return f"{self.corp_id}/{self.name}"
@@ -73,6 +81,7 @@ class SandboxMember(models.Model):
     gender = models.CharField(max_length=1, default="0")
     status = models.PositiveSmallIntegerField(default=1)
     contact_enabled = models.BooleanField(default=True, help_text="Has the customer-contact feature.")
+    dimission_time = models.BigIntegerField(null=True, blank=True, help_text="Unix time of leaving.")
 
     class Meta:
         db_table = "sb_member"
@@ -227,6 +236,10 @@ class SandboxFaults(models.Model):
     fail_next = models.PositiveIntegerField(default=0)
     fail_errcode = models.IntegerField(default=-1)
     fail_paths = models.JSONField(default=list, help_text="Restrict faults to these paths; empty means all.")
+    timeout_rate = models.FloatField(
+        default=0.0, help_text="Share of calls that hang for timeout_ms before answering (client timeouts)."
+    )
+    timeout_ms = models.PositiveIntegerField(default=15_000)
 
     class Meta:
         db_table = "sb_faults"
