@@ -7,3 +7,8 @@ class CustomersConfig(AppConfig):
 
     name = "customers"
     verbose_name = _("Customers")
+
+    def ready(self) -> None:
+        # Importing registers the callback handlers (scrm.wecom.events) and the "customers" sync
+        # step (scrm.wecom.sync); both registries ignore a second registration.
+        from . import handlers, sync  # noqa: F401

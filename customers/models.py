@@ -79,6 +79,9 @@ class Follow(models.Model):
         DELETED_BY_STAFF = "deleted_by_staff", _("deleted by staff")
         DELETED_BY_CUSTOMER = "deleted_by_customer", _("deleted by customer")
         TRANSFERRED = "transferred", _("transferred")
+        # WeCom no longer lists the pair and no callback said why (a missed del callback, seen by
+        # the sync's reconciliation): ended, without guessing which side ended it.
+        GONE = "gone", _("gone from WeCom")
 
     class AddWay(models.IntegerChoices):
         # WECOM.md 3.7; WeCom may send newer codes, which are stored as they come.
@@ -268,6 +271,8 @@ class CustomerEvent(models.Model):
         NOTE = "note", _("note")
         TRANSFERRED = "transferred", _("transferred")
         PROFILE_UPDATED = "profile_updated", _("profile updated")
+        TRANSFER_FAILED = "transfer_failed", _("transfer failed")
+        FOLLOW_GONE = "follow_gone", _("no longer a contact (cause unknown)")
 
     class Source(models.TextChoices):
         WECOM = "wecom", _("WeCom")

@@ -40,7 +40,7 @@ HUGE = "99999999999999999999"  # more than a 64-bit integer holds
         ("follow", {"staff": "999999"}, "staff"),
         ("follow", {"customer": "abc"}, "customer"),
         ("follow", {"added_after": "2024-02-30T00:00:00"}, "added_after"),
-        ("follow", {"status": "gone"}, "status"),
+        ("follow", {"status": "vanished"}, "status"),
         ("group", {"owner": "999999"}, "owner"),
         ("group", {"store": "999999"}, "store"),
         ("group", {"created_after": "not-a-date"}, "created_after"),
