@@ -9,7 +9,7 @@ from __future__ import annotations
 import traceback
 
 
-def produce(kwargs: dict, freeze: set[str], channel) -> None:
+def produce(kwargs: dict, freeze: set[str], channel, rename: dict[str, str] | None = None) -> None:
     """Set Django up (models only, never the database), generate, and send every chunk to the parent."""
     try:
         import django
@@ -17,6 +17,6 @@ def produce(kwargs: dict, freeze: set[str], channel) -> None:
         django.setup()
         from .pipeline import produce_chunks
 
-        channel.put(("done", *produce_chunks(kwargs, freeze, channel)))
+        channel.put(("done", *produce_chunks(kwargs, freeze, channel, rename)))
     except BaseException:
         channel.put(("error", traceback.format_exc()))

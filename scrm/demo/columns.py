@@ -62,15 +62,3 @@ COLUMNS: dict[type, tuple[str, ...]] = {
 }
 # Every table the generator fills, in the order it fills them.
 TABLES = tuple(COLUMNS)
-# The tables streamed while customers are generated; on PostgreSQL their indexes and keys are set
-# aside during the load.
-BIG_TABLES = (
-    Customer,
-    Follow,
-    FollowTag,
-    FollowPersonalTag,
-    CustomerEvent,
-    CustomerNote,
-    GroupChat,
-    GroupMember,
-)

@@ -23,21 +23,27 @@ CHILD_PROCESS_FROM = 50_000
 class _ForwardingSink(CopySink):
     """The child's sink: encodes like CopySink, but hands each chunk to the parent."""
 
-    def __init__(self, connection, *, now: int, freeze: set[str], channel):
-        super().__init__(connection, now=now, freeze=freeze)
+    def __init__(self, connection, *, now: int, freeze: set[str], channel, rename: dict[str, str]):
+        super().__init__(connection, now=now, freeze=freeze, rename=rename)
         self.channel = channel
 
     def _copy(self, sql: str, data: str) -> None:
         self.channel.put(("copy", sql, data))
 
 
-def produce_chunks(kwargs: dict, freeze: set[str], channel) -> tuple[DemoFacts, dict[str, int]]:
+def produce_chunks(
+    kwargs: dict, freeze: set[str], channel, rename: dict[str, str] | None = None
+) -> tuple[DemoFacts, dict[str, int]]:
     """In the child: generate everything, handing COPY chunks to ``channel``."""
     from django.db import DEFAULT_DB_ALIAS, connections
 
     generator = DemoGenerator(**kwargs)
     sink = _ForwardingSink(
-        connections[DEFAULT_DB_ALIAS], now=generator.clock.latest, freeze=freeze, channel=channel
+        connections[DEFAULT_DB_ALIAS],
+        now=generator.clock.latest,
+        freeze=freeze,
+        channel=channel,
+        rename=rename or {},
     )
     facts = generator.run(sink)
     sink.close()
@@ -52,7 +58,10 @@ def generate_in_child(
     channel = context.Queue(maxsize=4)
     kwargs = {"customers": customers, "seed": seed, "base_date": base_date, "tz": tz}
     child = context.Process(
-        target=child_process.produce, args=(kwargs, sink.freeze, channel), name="seed-demo", daemon=True
+        target=child_process.produce,
+        args=(kwargs, sink.freeze, channel, sink.rename),
+        name="seed-demo",
+        daemon=True,
     )
     child.start()
     copied = 0

@@ -40,11 +40,6 @@ def referencing_tables(cursor, tables: list[str]) -> set[str]:
     return found
 
 
-def is_empty(cursor, table: str) -> bool:
-    cursor.execute(f'SELECT NOT EXISTS (SELECT 1 FROM "{table}")')
-    return cursor.fetchone()[0]
-
-
 def truncate(cursor, tables: list[str], *, cascade: bool) -> None:
     names = ", ".join(f'"{t}"' for t in tables)
     cursor.execute(f"TRUNCATE {names} RESTART IDENTITY{' CASCADE' if cascade else ''}")

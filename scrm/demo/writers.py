@@ -120,10 +120,15 @@ class Sink:
 
     flush_rows = 50_000
 
-    def __init__(self, connection, *, now: int):
+    def __init__(self, connection, *, now: int, rename: dict[str, str] | None = None):
         self.connection = connection
         self.now = now
         self.tables: dict[type[models.Model], Table] = {}
+        # db_table -> the table that receives its rows instead (the staging tables of services.py).
+        self.rename = dict(rename or {})
+
+    def table_name(self, model: type[models.Model]) -> str:
+        return self.rename.get(model._meta.db_table, model._meta.db_table)
 
     def table(self, model: type[models.Model], columns: tuple[str, ...]) -> Table:
         table = self.tables.get(model)
@@ -171,8 +176,10 @@ class CopySink(Sink):
 
     flush_rows = 100_000
 
-    def __init__(self, connection, *, now: int, freeze: set[str] = frozenset()):
-        super().__init__(connection, now=now)
+    def __init__(
+        self, connection, *, now: int, freeze: set[str] = frozenset(), rename: dict[str, str] | None = None
+    ):
+        super().__init__(connection, now=now, rename=rename)
         self.freeze = set(freeze)
         self.days = _Days()
         self.seconds = _seconds_of_day("+00")
@@ -218,7 +225,7 @@ class CopySink(Sink):
 
     def write(self, table: Table, rows: list[str]) -> None:
         qn = self.connection.ops.quote_name
-        db_table = table.model._meta.db_table
+        db_table = self.table_name(table.model)
         columns = ", ".join(qn(f.column) for f in [*table.fields, *table.extra_fields])
         options = " WITH (FREEZE)" if db_table in self.freeze else ""
         sql = f"COPY {qn(db_table)} ({columns}) FROM STDIN{options}"
@@ -236,8 +243,8 @@ class InsertSink(Sink):
 
     flush_rows = 5_000
 
-    def __init__(self, connection, *, now: int):
-        super().__init__(connection, now=now)
+    def __init__(self, connection, *, now: int, rename: dict[str, str] | None = None):
+        super().__init__(connection, now=now, rename=rename)
         self.days = _Days()
 
     def _preparer(self, field: models.Field) -> Callable:
@@ -282,6 +289,6 @@ class InsertSink(Sink):
         fields = [*table.fields, *table.extra_fields]
         columns = ", ".join(qn(f.column) for f in fields)
         marks = ", ".join(["%s"] * len(fields))
-        sql = f"INSERT INTO {qn(table.model._meta.db_table)} ({columns}) VALUES ({marks})"
+        sql = f"INSERT INTO {qn(self.table_name(table.model))} ({columns}) VALUES ({marks})"
         with self.connection.cursor() as cursor:
             cursor.executemany(sql, rows)

@@ -9,6 +9,7 @@ from datetime import date, datetime, time, timedelta
 from io import StringIO
 
 import pytest
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.management import CommandError, call_command
 from django.db import connection
@@ -21,8 +22,22 @@ from customers.selectors import customer_list
 from customers.services import customer_tag_ids_refresh
 from groups.models import GroupChat, GroupMember
 from scrm.demo.generator import DemoSize
-from scrm.demo.services import DEFAULT_PASSWORD, DemoDataExists, demo_seed
+from scrm.demo.services import (
+    DEFAULT_PASSWORD,
+    DemoDataExists,
+    connection_kept,
+    demo_seed,
+    wecom_client_for_demo,
+)
 from scrm.org.models import Department, Operator, Role, Staff
+from scrm.sandbox.models import (
+    SandboxCall,
+    SandboxExternalContact,
+    SandboxFollow,
+    SandboxGroupChat,
+    SandboxMember,
+)
+from scrm.wecom.models import SyncRun
 
 pytestmark = pytest.mark.django_db
 
@@ -34,31 +49,33 @@ def seed(customers: int = 300, seed: int = 7, **kwargs):
 
 
 def digest() -> str:
-    """A fingerprint of the key columns of every demo table, ids included."""
+    """A fingerprint of the key columns of every demo table, rows named by their WeCom ids.
+
+    Our primary keys are the sync's choice (the company arrives through the sandbox), so rows and
+    references are compared by external_userid, userid, chat_id and the tags' WeCom ids.
+    """
+    tag_wecom = dict(Tag.objects.values_list("id", "wecom_id"))
     queries = [
-        Department.objects.values_list("id", "wecom_id", "name", "parent_id", "path", "is_store"),
+        Department.objects.values_list("wecom_id", "name", "parent__wecom_id", "path", "is_store"),
         Staff.objects.values_list(
-            "id", "userid", "name", "main_department_id", "position", "status", "departed_at"
+            "userid", "name", "main_department__wecom_id", "position", "status", "departed_at"
         ),
-        TagGroup.objects.values_list("id", "wecom_id", "name", "order"),
-        Tag.objects.values_list("id", "group_id", "wecom_id", "name"),
-        Channel.objects.values_list("id", "state", "name"),
+        TagGroup.objects.values_list("wecom_id", "name", "order"),
+        Tag.objects.values_list("wecom_id", "group__wecom_id", "name"),
+        Channel.objects.values_list("state", "name"),
         Customer.objects.values_list(
-            "id",
             "external_userid",
             "name",
             "gender",
             "unionid",
             "first_added_at",
             "lifecycle_stage",
-            "tag_ids",
             "custom_fields",
             "updated_at",
         ),
         Follow.objects.values_list(
-            "id",
-            "customer_id",
-            "staff_id",
+            "customer__external_userid",
+            "staff__userid",
             "added_at",
             "add_way",
             "state",
@@ -66,17 +83,23 @@ def digest() -> str:
             "status_changed_at",
             "remark",
         ),
-        FollowTag.objects.values_list("id", "follow_id", "tag_id"),
-        GroupChat.objects.values_list(
-            "id", "chat_id", "name", "owner_id", "member_count", "status", "store_id"
+        FollowTag.objects.values_list(
+            "follow__customer__external_userid", "follow__staff__userid", "tag__wecom_id"
         ),
-        GroupMember.objects.values_list("id", "group_id", "member_id", "joined_at", "left_at", "join_scene"),
-        CustomerEvent.objects.values_list("id", "customer_id", "type", "occurred_at", "staff_id", "payload"),
+        GroupChat.objects.values_list(
+            "chat_id", "name", "owner__userid", "member_count", "status", "store__wecom_id"
+        ),
+        GroupMember.objects.values_list("group__chat_id", "member_id", "joined_at", "left_at", "join_scene"),
+        CustomerEvent.objects.values_list(
+            "customer__external_userid", "type", "occurred_at", "staff__userid", "payload"
+        ),
     ]
     h = hashlib.sha256()
     for query in queries:
-        for row in query.order_by("id"):
-            h.update(repr(row).encode())
+        for row in sorted(repr(row) for row in query):
+            h.update(row.encode())
+    for external_userid, tag_ids in sorted(Customer.objects.values_list("external_userid", "tag_ids")):
+        h.update(repr((external_userid, sorted(tag_wecom[t] for t in tag_ids))).encode())
     return h.hexdigest()
 
 
@@ -252,3 +275,86 @@ def test_proportions_follow_the_large_data_set():
     assert 0.1 <= several / customers <= 0.35  # some customers follow several staff
     large = DemoSize.for_customers(1_000_000)
     assert (large.regions, large.stores, large.staff, large.groups) == (20, 200, 2000, 20_000)
+
+
+def test_the_company_arrives_through_the_sandbox_and_the_sync():
+    """WeCom's half is in the sandbox; our tables got it from a full sync over the real client."""
+    seed(customers=400)
+    corp_id = settings.WECOM_CORP_ID
+    run = SyncRun.objects.get()
+    assert (run.mode, run.trigger, run.status) == ("full", "demo", "done")
+    assert SandboxCall.objects.filter(path="externalcontact/batch/get_by_user", errcode=0).exists()
+    assert SandboxCall.objects.filter(path="externalcontact/groupchat/get", errcode=0).exists()
+
+    # Every friendship WeCom holds is an active follow of ours, with the same corp tags, and back.
+    tag_wecom = dict(Tag.objects.values_list("id", "wecom_id"))
+    ours = {
+        (f.customer.external_userid, f.staff.userid): sorted(tag_wecom[t.tag_id] for t in f.tag_links.all())
+        for f in Follow.objects.filter(status=Follow.Status.ACTIVE)
+        .select_related("customer", "staff")
+        .prefetch_related("tag_links")
+    }
+    theirs = {
+        (f.contact.external_userid, f.member.userid): sorted(f.tag_ids)
+        for f in SandboxFollow.objects.filter(member__corp_id=corp_id).select_related("contact", "member")
+    }
+    assert ours == theirs and len(ours) > 400
+    # History WeCom no longer shows was added by WeCom ids: ended follows, staff who left, groups
+    # that were dismissed; and only we know which departments are stores.
+    assert Follow.objects.exclude(status=Follow.Status.ACTIVE).exists()
+    departed = set(Staff.objects.filter(status="departed").values_list("userid", flat=True))
+    assert departed and not SandboxMember.objects.filter(corp_id=corp_id, userid__in=departed).exists()
+    assert set(GroupChat.objects.exclude(status="dismissed").values_list("chat_id", flat=True)) == set(
+        SandboxGroupChat.objects.filter(corp_id=corp_id).values_list("chat_id", flat=True)
+    )
+    assert Department.objects.filter(is_store=True).count() == DemoSize.for_customers(400).stores
+    # Customers nobody follows any more are ours only.
+    assert Customer.objects.count() == 400
+    assert SandboxExternalContact.objects.filter(corp_id=corp_id).count() < 400
+
+
+class DemoClient:
+    """The demo's in-process client, keeping the test's database connection open between calls."""
+
+    def __init__(self):
+        self.kept = connection_kept()
+        self.kept.__enter__()
+        self.client = wecom_client_for_demo()
+
+    def __getattr__(self, name):
+        return getattr(self.client, name)
+
+    def close(self):
+        self.client.close()
+        self.kept.__exit__(None, None, None)
+
+
+def test_batch_get_by_user_pages_by_keyset_through_the_client():
+    """Pages of the sandbox's batch/get_by_user, read through the real client, list every pair once."""
+    seed(customers=400)
+    client = DemoClient()
+    try:
+        userids = client.get_follow_user_list()
+        seen: list[tuple[str, str]] = []
+        cursor = ""
+        pages = 0
+        while True:
+            page = client.batch_get_by_user(userids, cursor=cursor, limit=7)  # boundaries inside members
+            pages += 1
+            seen += [
+                (item["follow_info"]["userid"], item["external_contact"]["external_userid"])
+                for item in page["external_contact_list"]
+            ]
+            assert all("tag_id" in item["follow_info"] for item in page["external_contact_list"])
+            cursor = page["next_cursor"]
+            if not cursor:
+                break
+    finally:
+        client.close()
+    expected = set(
+        SandboxFollow.objects.filter(member__corp_id=settings.WECOM_CORP_ID).values_list(
+            "member__userid", "contact__external_userid"
+        )
+    )
+    assert len(seen) == len(set(seen)) == len(expected) and set(seen) == expected
+    assert pages == -(-len(expected) // 7)

@@ -21,10 +21,11 @@ from scrm.demo.services import (
 
 class Command(BaseCommand):
     help = (
-        "Fill an empty database with a demo company: HQ, regions and stores, staff, customers and their "
-        "follows, tags, channels, group chats and a year of timeline events, plus the demo logins "
-        "marketing, store_manager and guide. Deterministic for a given --seed and --base-date. Does nothing "
-        "when customers already exist, unless --reset."
+        "Fill an empty database with a demo company: WeCom's side (departments, staff, customers and their "
+        "friendships, corp tags, group chats) goes into the sandbox, the CRM syncs it through the WeCom "
+        "client, then the history only the CRM holds is added (timeline, notes, stages, stores), plus the "
+        "demo logins marketing, store_manager and guide. Deterministic for a given --seed and --base-date. "
+        "Does nothing when customers already exist, unless --reset."
     )
 
     def add_arguments(self, parser):
@@ -42,6 +43,11 @@ class Command(BaseCommand):
             "--base-date",
             type=date.fromisoformat,
             help="Events span the 365 days before this date (YYYY-MM-DD; default today).",
+        )
+        parser.add_argument(
+            "--no-sync",
+            action="store_true",
+            help="Only fill the sandbox (WeCom's side); the CRM stays empty until a sync.",
         )
         parser.add_argument(
             "--reset",
@@ -67,6 +73,7 @@ class Command(BaseCommand):
                 base_date=options["base_date"],
                 reset=options["reset"],
                 progress=progress,
+                sync=not options["no_sync"],
             )
         except DemoDataExists as exc:
             self.stdout.write(f"{exc} Nothing to do (use --reset to rebuild the demo data).")
@@ -98,6 +105,15 @@ class Command(BaseCommand):
             f"  logins:       {', '.join(DEMO_USERS)} (password {password}); store_manager manages "
             f"{facts.manager_department_name}, guide is {facts.guide_label}",
         ]
+        box = {label.split(".")[1]: f"{count:,}" for label, count in result.sandbox.items()}
+        lines.insert(
+            0,
+            f"  WeCom side:   the sandbox holds {box.get('SandboxMember', 0)} members, "
+            f"{box.get('SandboxExternalContact', 0)} customers with "
+            f"{box.get('SandboxFollow', 0)} friendships, "
+            f"{box.get('SandboxGroupChat', 0)} group chats; "
+            + ("the CRM synced them through the WeCom client" if result.synced else "not synced (--no-sync)"),
+        )
         if result.also_emptied:
             lines.append(f"  also emptied: {', '.join(result.also_emptied)}")
         self.stdout.write("\n".join(lines))
