@@ -26,7 +26,7 @@ run: install
 	DJANGO_DEBUG=$${DJANGO_DEBUG:-true} $(BIN)/python manage.py migrate --noinput
 	DJANGO_DEBUG=$${DJANGO_DEBUG:-true} $(BIN)/python manage.py demo_setup
 	@echo "Starting http://127.0.0.1:$(PORT)/admin/ with a Celery worker and beat. Ctrl-C stops everything."
-	DJANGO_DEBUG=$${DJANGO_DEBUG:-true} $(BIN)/honcho -f Procfile.dev start -p $(PORT)
+	SCRM_WEB_PORT=$(PORT) DJANGO_DEBUG=$${DJANGO_DEBUG:-true} $(BIN)/honcho -f Procfile.dev start -p $(PORT)
 
 ## test: install and run the whole suite (SQLite unless DATABASE_URL is set).
 test: install

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import re
 import threading
 import time
 import uuid
@@ -29,6 +28,7 @@ from django.conf import settings
 from django.core.cache import BaseCache
 from django.core.cache import cache as default_cache
 
+from ..log_filters import RedactSecrets, redact
 from .endpoints import (
     ContactsApi,
     ContactWaysApi,
@@ -59,30 +59,10 @@ logger = logging.getLogger(__name__)
 
 Json = dict[str, Any]
 
-_SECRET_IN_URL = re.compile(r"(access_token|corpsecret)=[^&\s\"']*")
-
-
-def redact(text: str) -> str:
-    """``text`` with the value of every ``access_token=`` and ``corpsecret=`` replaced by ``***``."""
-    return _SECRET_IN_URL.sub(r"\1=***", text)
-
-
-class _RedactFilter(logging.Filter):
-    """Rewrites httpx's "HTTP Request: GET <url>" records so that no token reaches a log handler."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        if isinstance(record.args, tuple):
-            record.args = tuple(redact(str(a)) if "=" in str(a) else a for a in record.args)
-        elif isinstance(record.args, Mapping):
-            record.args = {k: redact(str(v)) if "=" in str(v) else v for k, v in record.args.items()}
-        record.msg = redact(str(record.msg))
-        return True
-
-
 for _name in ("httpx", "httpcore"):
     _logger = logging.getLogger(_name)
-    if not any(isinstance(f, _RedactFilter) for f in _logger.filters):
-        _logger.addFilter(_RedactFilter())
+    if not any(isinstance(f, RedactSecrets) for f in _logger.filters):
+        _logger.addFilter(RedactSecrets())
 
 
 def _secret_digest(secret: str) -> str:
