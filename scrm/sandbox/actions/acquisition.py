@@ -16,7 +16,7 @@ from typing import Any
 
 from django.db import transaction
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy as _lazy
+from django.utils.translation import gettext_lazy
 
 from ..api.base import ApiError
 from ..api.contact_ways import members_expand
@@ -38,7 +38,7 @@ from ..player import Field, Json, PlayerError, action
 from ..welcome import welcome_code_issue
 from .people import _external_entry, _new_wechat_user, _staff_entry, group_member_add
 
-ACQUISITION = _lazy("Acquisition")
+ACQUISITION = gettext_lazy("Acquisition")
 
 ADD_WAY_QR = 1  # WECOM.md §3.7: scanned a QR code
 JOIN_SCENE_QR = 3  # groupchat/get join_scene and callback JoinScene: scanned the group QR code
@@ -103,19 +103,19 @@ def _way_members(way: SandboxContactWay) -> list[SandboxMember]:
 
 @action(
     "scan_contact_way",
-    _lazy("A WeChat user scans a contact way (live code)"),
+    gettext_lazy("A WeChat user scans a contact way (live code)"),
     group=ACQUISITION,
     fields=[
-        Field("config_id", _lazy("Contact way (config_id)")),
+        Field("config_id", gettext_lazy("Contact way (config_id)")),
         Field(
             "external_userid",
-            _lazy("Existing customer (external_userid)"),
+            gettext_lazy("Existing customer (external_userid)"),
             required=False,
-            help=_lazy("Leave empty for a new WeChat user."),
+            help=gettext_lazy("Leave empty for a new WeChat user."),
         ),
-        Field("name", _lazy("New user's WeChat name"), required=False),
+        Field("name", gettext_lazy("New user's WeChat name"), required=False),
     ],
-    help=_lazy(
+    help=gettext_lazy(
         "The way picks the member (rotating among a multi-member way's members) and sends "
         "add_external_contact with the way's state and a welcome code valid for 20 s."
     ),
@@ -206,19 +206,19 @@ def _room_open(way: SandboxJoinWay, chats: list[SandboxGroupChat], now: int) -> 
 
 @action(
     "scan_join_way",
-    _lazy("A WeChat user joins a group through a group code"),
+    gettext_lazy("A WeChat user joins a group through a group code"),
     group=ACQUISITION,
     fields=[
-        Field("config_id", _lazy("Join way (config_id)")),
+        Field("config_id", gettext_lazy("Join way (config_id)")),
         Field(
             "external_userid",
-            _lazy("Existing customer (external_userid)"),
+            gettext_lazy("Existing customer (external_userid)"),
             required=False,
-            help=_lazy("Leave empty for a new WeChat user."),
+            help=gettext_lazy("Leave empty for a new WeChat user."),
         ),
-        Field("name", _lazy("New user's WeChat name"), required=False),
+        Field("name", gettext_lazy("New user's WeChat name"), required=False),
     ],
-    help=_lazy(
+    help=gettext_lazy(
         "Joins the first group of the code that has room, or a group opened automatically; "
         "sends change_external_chat update add_member with JoinScene 3."
     ),
@@ -281,25 +281,27 @@ def _day(data: Json) -> date:
 
 @action(
     "chat_activity",
-    _lazy("A staff member chats with customers for a day"),
+    gettext_lazy("A staff member chats with customers for a day"),
     group=ACQUISITION,
     fields=[
-        Field("userid", _lazy("Staff member (userid)")),
-        Field("day", _lazy("Day (YYYY-MM-DD)"), required=False, help=_lazy("Defaults to today.")),
-        Field("chat_cnt", _lazy("One-to-one chats"), kind="int", required=False),
-        Field("message_cnt", _lazy("Messages sent"), kind="int", required=False),
-        Field("new_apply_cnt", _lazy("Friend requests sent"), kind="int", required=False),
-        Field("reply_percentage", _lazy("Reply rate (%)"), kind="int", required=False),
-        Field("avg_reply_time", _lazy("Average reply time (minutes)"), kind="int", required=False),
+        Field("userid", gettext_lazy("Staff member (userid)")),
+        Field(
+            "day", gettext_lazy("Day (YYYY-MM-DD)"), required=False, help=gettext_lazy("Defaults to today.")
+        ),
+        Field("chat_cnt", gettext_lazy("One-to-one chats"), kind="int", required=False),
+        Field("message_cnt", gettext_lazy("Messages sent"), kind="int", required=False),
+        Field("new_apply_cnt", gettext_lazy("Friend requests sent"), kind="int", required=False),
+        Field("reply_percentage", gettext_lazy("Reply rate (%)"), kind="int", required=False),
+        Field("avg_reply_time", gettext_lazy("Average reply time (minutes)"), kind="int", required=False),
         Field(
             "group_messages",
-            _lazy("Messages in the member's groups"),
+            gettext_lazy("Messages in the member's groups"),
             kind="int",
             required=False,
-            help=_lazy("Spread over the groups the member owns."),
+            help=gettext_lazy("Spread over the groups the member owns."),
         ),
     ],
-    help=_lazy(
+    help=gettext_lazy(
         "Figures left empty are made up; get_user_behavior_data and the group statistics report them."
     ),
 )
@@ -349,33 +351,33 @@ def chat_activity(corp_id: str, data: Json) -> Json:
 
 @action(
     "sandbox_limits",
-    _lazy("WeCom's limits: API quota, group size, frequency"),
+    gettext_lazy("WeCom's limits: API quota, group size, frequency"),
     group=ACQUISITION,
     fields=[
-        Field("api_quota", _lazy("Contact ways + join ways quota"), kind="int", required=False),
+        Field("api_quota", gettext_lazy("Contact ways + join ways quota"), kind="int", required=False),
         Field(
             "group_member_cap",
-            _lazy("People per group before a join way moves on"),
+            gettext_lazy("People per group before a join way moves on"),
             kind="int",
             required=False,
         ),
         Field(
             "frequency_path",
-            _lazy("Limit calls to this API"),
+            gettext_lazy("Limit calls to this API"),
             required=False,
-            help=_lazy("A path such as externalcontact/get, or * for every API."),
+            help=gettext_lazy("A path such as externalcontact/get, or * for every API."),
         ),
-        Field("per_minute", _lazy("Calls per minute"), kind="int", required=False),
-        Field("per_hour", _lazy("Calls per hour"), kind="int", required=False),
+        Field("per_minute", gettext_lazy("Calls per minute"), kind="int", required=False),
+        Field("per_hour", gettext_lazy("Calls per hour"), kind="int", required=False),
         Field(
             "frequency_off",
-            _lazy("Switch the frequency limits off"),
+            gettext_lazy("Switch the frequency limits off"),
             kind="bool",
             required=False,
             default=False,
         ),
     ],
-    help=_lazy("Over a frequency limit WeCom answers 45009 for 60 s (minute) or 60 min (hour)."),
+    help=gettext_lazy("Over a frequency limit WeCom answers 45009 for 60 s (minute) or 60 min (hour)."),
 )
 @transaction.atomic
 def sandbox_limits(corp_id: str, data: Json) -> Json:

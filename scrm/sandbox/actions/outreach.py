@@ -4,7 +4,7 @@ refuses a transfer). The state machines themselves are in :mod:`scrm.sandbox.out
 from __future__ import annotations
 
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy as _lazy
+from django.utils.translation import gettext_lazy
 
 from ..models import SandboxOutreachRules
 from ..outreach import (
@@ -17,25 +17,27 @@ from ..outreach import (
 )
 from ..player import Field, Json, PlayerError, action
 
-OUTREACH = _lazy("Outreach")
+OUTREACH = gettext_lazy("Outreach")
 
 
 @action(
     "mass_message_send",
-    _lazy("A staff member sends their mass message"),
+    gettext_lazy("A staff member sends their mass message"),
     group=OUTREACH,
     fields=[
-        Field("msgid", _lazy("Mass message id (msg…)")),
-        Field("userid", _lazy("Staff member (userid)")),
+        Field("msgid", gettext_lazy("Mass message id (msg…)")),
+        Field("userid", gettext_lazy("Staff member (userid)")),
         Field(
             "external_userids",
-            _lazy("Only these recipients"),
+            gettext_lazy("Only these recipients"),
             kind="list",
             required=False,
-            help=_lazy("External userids or chat ids; leave empty to send to every recipient of the task."),
+            help=gettext_lazy(
+                "External userids or chat ids; leave empty to send to every recipient of the task."
+            ),
         ),
     ],
-    help=_lazy(
+    help=gettext_lazy(
         "The member confirms the task in the client; each recipient ends sent, not a friend, "
         "or over the receive cap."
     ),
@@ -51,10 +53,13 @@ def mass_message_send_action(corp_id: str, data: Json) -> Json:
 
 @action(
     "moment_publish",
-    _lazy("A staff member publishes a moment"),
+    gettext_lazy("A staff member publishes a moment"),
     group=OUTREACH,
-    fields=[Field("moment_id", _lazy("Moment id (mom…)")), Field("userid", _lazy("Staff member (userid)"))],
-    help=_lazy("The member publishes the corp's moment; their customers in its audience can see it."),
+    fields=[
+        Field("moment_id", gettext_lazy("Moment id (mom…)")),
+        Field("userid", gettext_lazy("Staff member (userid)")),
+    ],
+    help=gettext_lazy("The member publishes the corp's moment; their customers in its audience can see it."),
 )
 def moment_publish_action(corp_id: str, data: Json) -> Json:
     return moment_publish(corp_id=corp_id, moment_id=_text(data, "moment_id"), userid=_text(data, "userid"))
@@ -62,15 +67,15 @@ def moment_publish_action(corp_id: str, data: Json) -> Json:
 
 @action(
     "moment_react",
-    _lazy("A customer comments on or likes a moment"),
+    gettext_lazy("A customer comments on or likes a moment"),
     group=OUTREACH,
     fields=[
-        Field("moment_id", _lazy("Moment id (mom…)")),
-        Field("userid", _lazy("Staff member who published it (userid)")),
-        Field("external_userid", _lazy("Customer (external_userid)")),
-        Field("like", _lazy("A like, not a comment"), kind="bool", required=False, default=False),
+        Field("moment_id", gettext_lazy("Moment id (mom…)")),
+        Field("userid", gettext_lazy("Staff member who published it (userid)")),
+        Field("external_userid", gettext_lazy("Customer (external_userid)")),
+        Field("like", gettext_lazy("A like, not a comment"), kind="bool", required=False, default=False),
     ],
-    help=_lazy("Shows in get_moment_comments of that member's moment."),
+    help=gettext_lazy("Shows in get_moment_comments of that member's moment."),
 )
 def moment_react_action(corp_id: str, data: Json) -> Json:
     return moment_react(
@@ -84,10 +89,10 @@ def moment_react_action(corp_id: str, data: Json) -> Json:
 
 @action(
     "transfer_refuse",
-    _lazy("A customer refuses a transfer"),
+    gettext_lazy("A customer refuses a transfer"),
     group=OUTREACH,
-    fields=[Field("external_userid", _lazy("Customer (external_userid)"))],
-    help=_lazy("The customer refuses the waiting handover: status 3 and a transfer_fail callback."),
+    fields=[Field("external_userid", gettext_lazy("Customer (external_userid)"))],
+    help=gettext_lazy("The customer refuses the waiting handover: status 3 and a transfer_fail callback."),
 )
 def transfer_refuse_action(corp_id: str, data: Json) -> Json:
     return transfer_refuse(corp_id=corp_id, external_userid=_text(data, "external_userid"))
@@ -95,24 +100,24 @@ def transfer_refuse_action(corp_id: str, data: Json) -> Json:
 
 @action(
     "outreach_rules",
-    _lazy("An admin sets the mass-message rule and the customer limit"),
+    gettext_lazy("An admin sets the mass-message rule and the customer limit"),
     group=OUTREACH,
     fields=[
         Field(
             "receive_cap",
-            _lazy("Mass messages a customer receives"),
+            gettext_lazy("Mass messages a customer receives"),
             required=False,
-            help=_lazy("month_days (default), week_7, day_1 or month_4 (the legacy rule)."),
+            help=gettext_lazy("month_days (default), week_7, day_1 or month_4 (the legacy rule)."),
         ),
         Field(
             "member_customer_limit",
-            _lazy("Customers per staff member"),
+            gettext_lazy("Customers per staff member"),
             kind="int",
             required=False,
-            help=_lazy("A transfer to a member at this limit fails with status 4."),
+            help=gettext_lazy("A transfer to a member at this limit fails with status 4."),
         ),
     ],
-    help=_lazy("The rules WeCom's console sets; leave a field empty to keep its value."),
+    help=gettext_lazy("The rules WeCom's console sets; leave a field empty to keep its value."),
 )
 def outreach_rules_action(corp_id: str, data: Json) -> Json:
     receive_cap = data.get("receive_cap") or None

@@ -13,7 +13,7 @@ from typing import Any
 
 from django.db import transaction
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy as _lazy
+from django.utils.translation import gettext_lazy
 
 from ..callbacks import callback_emit
 from ..clock import clock_advance, sandbox_time
@@ -28,10 +28,10 @@ from ..models import (
 )
 from ..player import Field, Json, PlayerError, action
 
-PEOPLE = _lazy("People")
-GROUPS = _lazy("Customer groups")
-ADDRESS_BOOK = _lazy("Address book and tags")
-CLOCK = _lazy("Clock")
+PEOPLE = gettext_lazy("People")
+GROUPS = gettext_lazy("Customer groups")
+ADDRESS_BOOK = gettext_lazy("Address book and tags")
+CLOCK = gettext_lazy("Clock")
 
 #: WECOM.md §6.4: customer groups hold up to 500 people (unconfirmed; 200 in some setups).
 GROUP_SIZE_LIMIT = 500
@@ -130,33 +130,33 @@ def _new_wechat_user(corp_id: str, name: str) -> SandboxExternalContact:
 
 @action(
     "add_contact",
-    _lazy("A WeChat user adds a staff member"),
+    gettext_lazy("A WeChat user adds a staff member"),
     group=PEOPLE,
     fields=[
-        Field("userid", _lazy("Staff member (userid)")),
+        Field("userid", gettext_lazy("Staff member (userid)")),
         Field(
             "external_userid",
-            _lazy("Existing customer (external_userid)"),
+            gettext_lazy("Existing customer (external_userid)"),
             required=False,
-            help=_lazy("Leave empty for a new WeChat user."),
+            help=gettext_lazy("Leave empty for a new WeChat user."),
         ),
-        Field("name", _lazy("New user's WeChat name"), required=False),
+        Field("name", gettext_lazy("New user's WeChat name"), required=False),
         Field(
             "state",
-            _lazy("State"),
+            gettext_lazy("State"),
             required=False,
-            help=_lazy("The contact way's state, up to 30 characters."),
+            help=gettext_lazy("The contact way's state, up to 30 characters."),
         ),
         Field(
             "add_way",
-            _lazy("add_way"),
+            gettext_lazy("add_way"),
             kind="int",
             required=False,
             default=1,
-            help=_lazy("1: scanned a QR code."),
+            help=gettext_lazy("1: scanned a QR code."),
         ),
     ],
-    help=_lazy("Sends add_external_contact with a welcome code valid for 20 s."),
+    help=gettext_lazy("Sends add_external_contact with a welcome code valid for 20 s."),
 )
 @transaction.atomic
 def add_contact(corp_id: str, data: Json) -> Json:
@@ -213,17 +213,17 @@ def _pair(corp_id: str, data: Json) -> tuple[SandboxMember, SandboxExternalConta
 
 
 PAIR_FIELDS = [
-    Field("userid", _lazy("Staff member (userid)")),
-    Field("external_userid", _lazy("Customer (external_userid)")),
+    Field("userid", gettext_lazy("Staff member (userid)")),
+    Field("external_userid", gettext_lazy("Customer (external_userid)")),
 ]
 
 
 @action(
     "staff_deletes_customer",
-    _lazy("A staff member deletes a customer"),
+    gettext_lazy("A staff member deletes a customer"),
     group=PEOPLE,
     fields=PAIR_FIELDS,
-    help=_lazy("Sends del_external_contact."),
+    help=gettext_lazy("Sends del_external_contact."),
 )
 @transaction.atomic
 def staff_deletes_customer(corp_id: str, data: Json) -> Json:
@@ -240,10 +240,10 @@ def staff_deletes_customer(corp_id: str, data: Json) -> Json:
 
 @action(
     "customer_deletes_staff",
-    _lazy("A customer deletes a staff member"),
+    gettext_lazy("A customer deletes a staff member"),
     group=PEOPLE,
     fields=PAIR_FIELDS,
-    help=_lazy("Sends del_follow_user."),
+    help=gettext_lazy("Sends del_follow_user."),
 )
 @transaction.atomic
 def customer_deletes_staff(corp_id: str, data: Json) -> Json:
@@ -276,18 +276,27 @@ def _corp_tags(corp_id: str, tag_ids: Sequence[str]) -> list[str]:
 
 @action(
     "staff_edits_customer",
-    _lazy("A staff member edits a customer in the client"),
+    gettext_lazy("A staff member edits a customer in the client"),
     group=PEOPLE,
     fields=[
         *PAIR_FIELDS,
-        Field("remark", _lazy("Remark"), required=False, help=_lazy("Up to 20 characters.")),
-        Field("description", _lazy("Description"), required=False, help=_lazy("Up to 150 characters.")),
+        Field("remark", gettext_lazy("Remark"), required=False, help=gettext_lazy("Up to 20 characters.")),
         Field(
-            "add_tags", _lazy("Corp tags to add"), kind="list", required=False, help=_lazy("Tag ids (et…).")
+            "description",
+            gettext_lazy("Description"),
+            required=False,
+            help=gettext_lazy("Up to 150 characters."),
         ),
-        Field("remove_tags", _lazy("Corp tags to remove"), kind="list", required=False),
+        Field(
+            "add_tags",
+            gettext_lazy("Corp tags to add"),
+            kind="list",
+            required=False,
+            help=gettext_lazy("Tag ids (et…)."),
+        ),
+        Field("remove_tags", gettext_lazy("Corp tags to remove"), kind="list", required=False),
     ],
-    help=_lazy("Sends edit_external_contact."),
+    help=gettext_lazy("Sends edit_external_contact."),
 )
 @transaction.atomic
 def staff_edits_customer(corp_id: str, data: Json) -> Json:
@@ -397,15 +406,15 @@ def group_member_add(*, chat: SandboxGroupChat, entry: Json, callback_join_scene
 
 @action(
     "group_create",
-    _lazy("A staff member creates a customer group"),
+    gettext_lazy("A staff member creates a customer group"),
     group=GROUPS,
     fields=[
-        Field("owner", _lazy("Owner (userid)")),
-        Field("name", _lazy("Group name"), required=False),
-        Field("customers", _lazy("Customers (external_userid)"), kind="list", required=False),
-        Field("members", _lazy("Other staff members (userid)"), kind="list", required=False),
+        Field("owner", gettext_lazy("Owner (userid)")),
+        Field("name", gettext_lazy("Group name"), required=False),
+        Field("customers", gettext_lazy("Customers (external_userid)"), kind="list", required=False),
+        Field("members", gettext_lazy("Other staff members (userid)"), kind="list", required=False),
     ],
-    help=_lazy("Sends change_external_chat create."),
+    help=gettext_lazy("Sends change_external_chat create."),
 )
 @transaction.atomic
 def group_create(corp_id: str, data: Json) -> Json:
@@ -453,21 +462,26 @@ def group_create(corp_id: str, data: Json) -> Json:
 
 @action(
     "group_join",
-    _lazy("A customer joins a group on a member's invitation"),
+    gettext_lazy("A customer joins a group on a member's invitation"),
     group=GROUPS,
     fields=[
-        Field("chat_id", _lazy("Group (chat_id)")),
+        Field("chat_id", gettext_lazy("Group (chat_id)")),
         Field(
             "external_userid",
-            _lazy("Customer (external_userid)"),
+            gettext_lazy("Customer (external_userid)"),
             required=False,
-            help=_lazy("Leave empty for a new WeChat user who is nobody's contact yet."),
+            help=gettext_lazy("Leave empty for a new WeChat user who is nobody's contact yet."),
         ),
-        Field("name", _lazy("New user's WeChat name"), required=False),
-        Field("invitor", _lazy("Invited by (userid)"), required=False, help=_lazy("Defaults to the owner.")),
-        Field("via_link", _lazy("Through an invite link"), kind="bool", required=False, default=False),
+        Field("name", gettext_lazy("New user's WeChat name"), required=False),
+        Field(
+            "invitor",
+            gettext_lazy("Invited by (userid)"),
+            required=False,
+            help=gettext_lazy("Defaults to the owner."),
+        ),
+        Field("via_link", gettext_lazy("Through an invite link"), kind="bool", required=False, default=False),
     ],
-    help=_lazy("Sends change_external_chat update add_member with JoinScene 0."),
+    help=gettext_lazy("Sends change_external_chat update add_member with JoinScene 0."),
 )
 @transaction.atomic
 def group_join(corp_id: str, data: Json) -> Json:
@@ -492,16 +506,20 @@ def group_join(corp_id: str, data: Json) -> Json:
 
 @action(
     "group_quit",
-    _lazy("A customer quits a group, or is removed"),
+    gettext_lazy("A customer quits a group, or is removed"),
     group=GROUPS,
     fields=[
-        Field("chat_id", _lazy("Group (chat_id)")),
-        Field("member", _lazy("Who leaves (external_userid or userid)")),
+        Field("chat_id", gettext_lazy("Group (chat_id)")),
+        Field("member", gettext_lazy("Who leaves (external_userid or userid)")),
         Field(
-            "removed", _lazy("Removed by the owner or an admin"), kind="bool", required=False, default=False
+            "removed",
+            gettext_lazy("Removed by the owner or an admin"),
+            kind="bool",
+            required=False,
+            default=False,
         ),
     ],
-    help=_lazy("Sends change_external_chat update del_member with QuitScene 0 (left) or 1 (removed)."),
+    help=gettext_lazy("Sends change_external_chat update del_member with QuitScene 0 (left) or 1 (removed)."),
 )
 @transaction.atomic
 def group_quit(corp_id: str, data: Json) -> Json:
@@ -538,10 +556,10 @@ def group_quit(corp_id: str, data: Json) -> Json:
 
 @action(
     "group_rename",
-    _lazy("A group is renamed"),
+    gettext_lazy("A group is renamed"),
     group=GROUPS,
-    fields=[Field("chat_id", _lazy("Group (chat_id)")), Field("name", _lazy("New name"))],
-    help=_lazy("Sends change_external_chat update change_name."),
+    fields=[Field("chat_id", gettext_lazy("Group (chat_id)")), Field("name", gettext_lazy("New name"))],
+    help=gettext_lazy("Sends change_external_chat update change_name."),
 )
 @transaction.atomic
 def group_rename(corp_id: str, data: Json) -> Json:
@@ -562,10 +580,10 @@ def group_rename(corp_id: str, data: Json) -> Json:
 
 @action(
     "group_dismiss",
-    _lazy("The owner dismisses a group"),
+    gettext_lazy("The owner dismisses a group"),
     group=GROUPS,
-    fields=[Field("chat_id", _lazy("Group (chat_id)"))],
-    help=_lazy("Sends change_external_chat dismiss; groupchat/get then answers 90501."),
+    fields=[Field("chat_id", gettext_lazy("Group (chat_id)"))],
+    help=gettext_lazy("Sends change_external_chat dismiss; groupchat/get then answers 90501."),
 )
 @transaction.atomic
 def group_dismiss(corp_id: str, data: Json) -> Json:
@@ -583,15 +601,15 @@ def group_dismiss(corp_id: str, data: Json) -> Json:
 
 @action(
     "member_join",
-    _lazy("A new staff member joins the address book"),
+    gettext_lazy("A new staff member joins the address book"),
     group=ADDRESS_BOOK,
     fields=[
-        Field("name", _lazy("Name")),
-        Field("userid", _lazy("userid"), required=False, help=_lazy("Generated when empty.")),
-        Field("department", _lazy("Department id"), kind="int", required=False, default=1),
-        Field("position", _lazy("Position"), required=False),
+        Field("name", gettext_lazy("Name")),
+        Field("userid", gettext_lazy("userid"), required=False, help=gettext_lazy("Generated when empty.")),
+        Field("department", gettext_lazy("Department id"), kind="int", required=False, default=1),
+        Field("position", gettext_lazy("Position"), required=False),
     ],
-    help=_lazy("Sends change_contact create_user."),
+    help=gettext_lazy("Sends change_contact create_user."),
 )
 @transaction.atomic
 def member_join(corp_id: str, data: Json) -> Json:
@@ -633,10 +651,10 @@ def member_join(corp_id: str, data: Json) -> Json:
 
 @action(
     "member_resign",
-    _lazy("A staff member resigns"),
+    gettext_lazy("A staff member resigns"),
     group=ADDRESS_BOOK,
-    fields=[Field("userid", _lazy("Staff member (userid)"))],
-    help=_lazy(
+    fields=[Field("userid", gettext_lazy("Staff member (userid)"))],
+    help=gettext_lazy(
         "Status 5 with a dimission time; their customers await a resigned transfer and their groups "
         "inheritance. Sends change_contact delete_user, as when the admin removes the member."
     ),
@@ -662,13 +680,17 @@ def member_resign(corp_id: str, data: Json) -> Json:
 
 @action(
     "corp_tag_create_in_console",
-    _lazy("An admin creates corp tags in WeCom's console"),
+    gettext_lazy("An admin creates corp tags in WeCom's console"),
     group=ADDRESS_BOOK,
     fields=[
-        Field("group_name", _lazy("Tag group"), help=_lazy("An existing group's name, or a new group.")),
-        Field("tags", _lazy("Tag names"), kind="list"),
+        Field(
+            "group_name",
+            gettext_lazy("Tag group"),
+            help=gettext_lazy("An existing group's name, or a new group."),
+        ),
+        Field("tags", gettext_lazy("Tag names"), kind="list"),
     ],
-    help=_lazy("Sends change_external_tag create: one for a new group, else one per tag."),
+    help=gettext_lazy("Sends change_external_tag create: one for a new group, else one per tag."),
 )
 @transaction.atomic
 def corp_tag_create_in_console(corp_id: str, data: Json) -> Json:
@@ -715,10 +737,10 @@ def corp_tag_create_in_console(corp_id: str, data: Json) -> Json:
 
 @action(
     "advance_time",
-    _lazy("Time passes"),
+    gettext_lazy("Time passes"),
     group=CLOCK,
-    fields=[Field("seconds", _lazy("Seconds"), kind="int", help=_lazy("86400 is a day."))],
-    help=_lazy("Moves the sandbox's clock forward: welcome codes expire, transfers complete."),
+    fields=[Field("seconds", gettext_lazy("Seconds"), kind="int", help=gettext_lazy("86400 is a day."))],
+    help=gettext_lazy("Moves the sandbox's clock forward: welcome codes expire, transfers complete."),
 )
 @transaction.atomic
 def advance_time(corp_id: str, data: Json) -> Json:
