@@ -296,6 +296,7 @@ SIDEBAR = [
         _("WeCom"),
         [
             (_("Callback inbox"), "inbox", "wecom.callbackinbox"),
+            (_("Sync runs"), "sync", "wecom.syncrun"),
         ],
     ),
     (
