@@ -28,7 +28,7 @@ from ..models import (
 )
 from ..player import Field, Json, PlayerError, action
 
-PEOPLE = gettext_lazy("People")
+PEOPLE = gettext_lazy("Customers and staff")
 GROUPS = gettext_lazy("Customer groups")
 ADDRESS_BOOK = gettext_lazy("Address book and tags")
 CLOCK = gettext_lazy("Clock")
