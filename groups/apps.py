@@ -7,3 +7,16 @@ class GroupsConfig(AppConfig):
 
     name = "groups"
     verbose_name = _("Groups")
+
+    def ready(self) -> None:
+        from scrm.wecom import events, sync
+
+        from . import handlers
+        from .sync import groups_sync
+
+        sync.register_sync_step("groups", order=sync.ORDER_GROUPS)(groups_sync)
+        order = events.ORDER_GROUPS
+        events.register("change_external_chat", "create", order=order)(handlers.chat_created)
+        events.register("change_external_chat", "update", order=order)(handlers.chat_updated)
+        events.register("change_external_chat", "dismiss", order=order)(handlers.chat_dismissed)
+        events.register("change_contact", "delete_user", order=order)(handlers.owner_departed)
