@@ -9,6 +9,7 @@ trap 1). Every bad request gets a short 4xx and stores nothing.
 
 from __future__ import annotations
 
+import functools
 import logging
 import time
 
@@ -28,7 +29,13 @@ DEFAULT_MAX_SKEW = 300
 
 
 def callback_crypto() -> CallbackCrypto:
-    return CallbackCrypto(settings.WECOM_TOKEN, settings.WECOM_AES_KEY, settings.WECOM_CORP_ID)
+    return _crypto_for(settings.WECOM_TOKEN, settings.WECOM_AES_KEY, settings.WECOM_CORP_ID)
+
+
+@functools.lru_cache(maxsize=4)
+def _crypto_for(token: str, aes_key: str, corp_id: str) -> CallbackCrypto:
+    """One crypto object per configuration, built once, not per request (it holds no state)."""
+    return CallbackCrypto(token, aes_key, corp_id)
 
 
 def _plain(body: str, status: int = 200) -> HttpResponse:

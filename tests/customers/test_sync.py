@@ -347,7 +347,8 @@ def _statements(queries):
     into batches by SQLite's parameter limit) and everything else."""
     # With SQLite in memory the live server shares our connection: leave the sandbox's own
     # queries (WeCom's side) and transaction bookkeeping out.
-    ours = [q for q in queries if '"sb_' not in q["sql"] and q["sql"] not in ("BEGIN", "COMMIT")]
+    bookkeeping = ("BEGIN", "BEGIN IMMEDIATE", "COMMIT")
+    ours = [q for q in queries if '"sb_' not in q["sql"] and q["sql"] not in bookkeeping]
     bulk = [q for q in ours if q["sql"].startswith("INSERT") or " = CASE WHEN " in q["sql"]]
     return len(bulk), len(ours) - len(bulk)
 

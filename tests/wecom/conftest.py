@@ -11,6 +11,7 @@ from django.conf import settings
 from django.urls import reverse
 
 from scrm.celery import app as celery_app
+from scrm.wecom import events
 from scrm.wecom.crypto import CallbackCrypto
 from scrm.wecom.events import register, unregister
 
@@ -72,6 +73,16 @@ class Deliver:
                 data=body if body is not None else envelope(encrypt, corp),
                 content_type="text/xml",
             )
+
+
+@pytest.fixture(autouse=True)
+def _apps_handlers_set_aside():
+    """These tests exercise the callback machinery with handlers of their own: the apps' handlers
+    (which fetch from WeCom) are set aside for each test and put back afterwards."""
+    saved = events._registry[:]
+    events._registry.clear()
+    yield
+    events._registry[:] = saved
 
 
 @pytest.fixture

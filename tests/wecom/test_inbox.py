@@ -5,12 +5,21 @@ from __future__ import annotations
 import pytest
 from django.contrib.admin import helpers
 from django.contrib.auth.models import Group
+from django.core.cache import cache
+from django.db import connection
 from django.urls import reverse
 
 from scrm.wecom.errors import SystemBusy
 from scrm.wecom.events import event_parse, register, unregister
 from scrm.wecom.models import CallbackInbox
-from scrm.wecom.services import inbox_process, inbox_receive, inbox_retry, inbox_store
+from scrm.wecom.services import (
+    drain_mark,
+    drain_slot,
+    inbox_process,
+    inbox_receive,
+    inbox_retry,
+    inbox_store,
+)
 from scrm.wecom.tasks import callback_process
 
 from .conftest import contact_xml
@@ -67,19 +76,22 @@ def test_process_twice_runs_the_handlers_once(stored, handler):
     assert (stored.status, stored.attempts) == (CallbackInbox.Status.DONE, 1)
 
 
-def test_a_failing_handler_is_recorded_and_its_writes_rolled_back(stored, handler):
+def test_a_failing_handler_is_recorded_and_retried(stored, handler):
     handler.error = ValueError("customer vanished")
     row = inbox_process(inbox_id=stored.pk)
     assert row.status == CallbackInbox.Status.FAILED
     assert row.last_error == "ValueError: customer vanished"
-    assert not Group.objects.filter(name__startswith="handled").exists()
+    # PostgreSQL rolls the failed handler's writes back; SQLite runs handlers in autocommit (its one
+    # writer must not be held across WeCom calls), so what the handler wrote before failing stays.
+    written_before_failing = 1 if connection.vendor == "sqlite" else 0
+    assert Group.objects.filter(name__startswith="handled").count() == written_before_failing
     stored.refresh_from_db()
     assert (stored.status, stored.attempts) == (CallbackInbox.Status.FAILED, 1)
 
     handler.error = None
     row = inbox_process(inbox_id=stored.pk)
     assert (row.status, row.attempts, row.last_error) == (CallbackInbox.Status.DONE, 2, "")
-    assert Group.objects.filter(name__startswith="handled").count() == 1
+    assert Group.objects.filter(name__startswith="handled").count() == written_before_failing + 1
 
 
 def test_a_transient_error_is_recorded_then_raised_for_the_task_to_retry(stored, handler):
@@ -95,18 +107,23 @@ def test_a_missing_row_is_nothing_to_do():
     assert inbox_process(inbox_id=123456) is None
 
 
-def test_receive_enqueues_after_commit_once(django_capture_on_commit_callbacks, eager_celery, handler):
+def test_receive_kicks_a_drain_after_commit_once(django_capture_on_commit_callbacks, eager_celery, handler):
     xml = contact_xml()
     with django_capture_on_commit_callbacks(execute=True) as callbacks:
         row, created = inbox_receive(event=event_parse(xml), xml=xml)
-    assert created and len(callbacks) == 1
+    assert created and len(callbacks) == 1  # the kick of the row's slot; the eager drain ran in it
+    row.refresh_from_db()
+    assert (row.status, row.attempts) == (CallbackInbox.Status.DONE, 1)
+    assert cache.get(drain_mark(drain_slot(row.pk))) is None  # the drainer let go of its slot
     with django_capture_on_commit_callbacks(execute=True) as callbacks:
         assert inbox_receive(event=event_parse(xml), xml=xml)[1] is False
-    assert callbacks == []  # already done: a retry from WeCom enqueues nothing
+    assert callbacks == []  # already done: a retry from WeCom kicks nothing
     assert handler.calls == 1
 
 
-def test_retry_enqueues_failed_rows_only(stored, handler, django_capture_on_commit_callbacks, eager_celery):
+def test_retry_hands_failed_rows_only_back_to_the_drain(
+    stored, handler, django_capture_on_commit_callbacks, eager_celery
+):
     done_xml = contact_xml(external="wmDONE")
     done, _ = inbox_store(event=event_parse(done_xml), xml=done_xml)
     inbox_process(inbox_id=done.pk)
