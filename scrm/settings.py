@@ -100,9 +100,16 @@ DATABASES = {
     "default": env.db("DATABASE_URL", default=f"sqlite:///{VAR_DIR / 'scrm.sqlite3'}"),
 }
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
-    # WAL lets the web server, the worker and beat share the file without "database is locked".
+    # WAL lets the web server, the worker and beat share the file without "database is locked";
+    # IMMEDIATE transactions take the write lock when they begin, so that a transaction waits for
+    # another writer (up to `timeout` seconds) instead of failing when it first read, then writes.
+    # No code holds a transaction across a WeCom call (scrm/wecom/services.py _process_one_writer).
     DATABASES["default"].setdefault("OPTIONS", {}).update(
-        {"init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;", "timeout": 20}
+        {
+            "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+            "timeout": 20,
+            "transaction_mode": "IMMEDIATE",
+        }
     )
 else:
     DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("DATABASE_CONN_MAX_AGE", default=60))
@@ -231,6 +238,9 @@ SCRM_ADMIN_INLINE_BULK_LIMIT = env.int("SCRM_ADMIN_INLINE_BULK_LIMIT", default=2
 SCRM_ADMIN_BULK_ACTION_LIMIT = env.int("SCRM_ADMIN_BULK_ACTION_LIMIT", default=200_000)
 # API keys live this many days unless created with another expiry.
 SCRM_API_KEY_DEFAULT_DAYS = env.int("SCRM_API_KEY_DEFAULT_DAYS", default=365)
+# Keys of the secrets stored encrypted in the database (scrm/fields.py): the first encrypts, all
+# decrypt. Empty: a key derived from SECRET_KEY (and SECRET_KEY_FALLBACKS).
+SCRM_ENCRYPTION_KEYS = env.list("SCRM_ENCRYPTION_KEYS", default=[])
 
 # --- WeCom --------------------------------------------------------------------------------------
 
@@ -238,7 +248,10 @@ SCRM_API_KEY_DEFAULT_DAYS = env.int("SCRM_API_KEY_DEFAULT_DAYS", default=365)
 WECOM_MODE = env.str("WECOM_MODE", default="sandbox")
 if WECOM_MODE not in ("sandbox", "live"):
     raise ImproperlyConfigured(f"WECOM_MODE must be 'sandbox' or 'live', not {WECOM_MODE!r}.")
-_SANDBOX_ORIGIN = f"http://127.0.0.1:{env.int('PORT', default=8000)}"
+# The web server's port, for every process: honcho gives each process of `make run` its own PORT
+# (web 8000, worker 8100…), so `make run` passes the web port to all of them as SCRM_WEB_PORT.
+_WEB_PORT = env.int("SCRM_WEB_PORT", default=env.int("PORT", default=8000))
+_SANDBOX_ORIGIN = f"http://127.0.0.1:{_WEB_PORT}"
 WECOM_CORP_ID = env.str("WECOM_CORP_ID", default="wwsandbox0000000001" if WECOM_MODE == "sandbox" else "")
 WECOM_SECRET = env.str("WECOM_SECRET", default="sandbox-contact-secret" if WECOM_MODE == "sandbox" else "")
 WECOM_AGENT_ID = env.int("WECOM_AGENT_ID", default=1000002)
@@ -258,12 +271,28 @@ WECOM_API_BASE = env.str(
 WECOM_SANDBOX_CALLBACK_URL = env.str(
     "WECOM_SANDBOX_CALLBACK_URL", default=f"{_SANDBOX_ORIGIN}/wecom/callback/"
 )
+# How the sandbox delivers its callbacks: "async" (a background thread of the process that emitted
+# them, after commit), "sync" (in the emitting thread, after commit: scripts and tests) or "off"
+# (kept in the outbox until `manage.py sandbox_deliver`).
+WECOM_SANDBOX_CALLBACKS = env.str("WECOM_SANDBOX_CALLBACKS", default="async")
+if WECOM_SANDBOX_CALLBACKS not in ("async", "sync", "off"):
+    raise ImproperlyConfigured(
+        f"WECOM_SANDBOX_CALLBACKS must be 'async', 'sync' or 'off', not {WECOM_SANDBOX_CALLBACKS!r}."
+    )
 WECOM_HTTP_TIMEOUT = env.float("WECOM_HTTP_TIMEOUT", default=10.0)
+# Secret of the contact-sync app (通讯录同步), optional: with it the org sync lists every member
+# (user/list_id); without it, the members with customer contact (docs/decisions.md).
+WECOM_CONTACT_SYNC_SECRET = env.str("WECOM_CONTACT_SYNC_SECRET", default="")
+# First wait before a sync retries a busy / rate-limited / timed-out WeCom call (doubled each time).
+WECOM_SYNC_RETRY_DELAY = env.float("WECOM_SYNC_RETRY_DELAY", default=1.0)
 # Calls per API path per minute our client allows itself (WeCom's limit is 10,000 per corp).
 WECOM_RATE_LIMIT_PER_MINUTE = env.int("WECOM_RATE_LIMIT_PER_MINUTE", default=9_000)
 # Callbacks: refuse bodies larger than this, and timestamps further than this from our clock.
 WECOM_CALLBACK_MAX_BODY = env.int("WECOM_CALLBACK_MAX_BODY", default=64 * 1024)
 WECOM_CALLBACK_MAX_SKEW = env.int("WECOM_CALLBACK_MAX_SKEW", default=300)
+# Callbacks are processed by one drain task per slot on the realtime queue (a row goes to slot
+# id % slots): as many slots as the realtime worker has processes.
+WECOM_INBOX_DRAIN_SLOTS = env.int("WECOM_INBOX_DRAIN_SLOTS", default=2)
 
 # --- Logging --------------------------------------------------------------------------------------
 
@@ -271,7 +300,15 @@ LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    # No access token or corp secret in any log line (they travel in WeCom's query strings).
+    "filters": {"redact_secrets": {"()": "scrm.log_filters.RedactSecrets"}},
+    "handlers": {
+        "console": {"class": "logging.StreamHandler", "formatter": "plain", "filters": ["redact_secrets"]}
+    },
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
-    "loggers": {"django.db.backends": {"level": "WARNING"}},
+    "loggers": {
+        "django.db.backends": {"level": "WARNING"},
+        # The development server's request log prints the sandbox's URLs, tokens included.
+        "django.server": {"handlers": ["console"], "level": "INFO", "propagate": False},
+    },
 }
