@@ -34,7 +34,7 @@ from django.db.models import F, QuerySet
 from django.utils import timezone
 
 from .errors import TransientError
-from .events import CallbackEvent, dispatch, event_parse, handlers_for
+from .events import CallbackEvent, dispatch, event_parse
 from .models import CallbackInbox
 
 logger = logging.getLogger(__name__)
@@ -176,16 +176,9 @@ def inbox_process(*, inbox_id: int) -> CallbackInbox | None:
             with transaction.atomic():
                 dispatch(event_parse(row.xml))
         except Exception as error:  # any handler error is recorded, not lost
-            logger.exception("callback %s (%s/%s) failed", row.pk, row.event, row.change_type)
-            row.status = CallbackInbox.Status.FAILED
-            row.last_error = f"{type(error).__name__}: {error}"[:ERROR_LENGTH]
-            if isinstance(error, TransientError):
-                transient = error
+            transient = _outcome_record(row, error)
         else:
-            row.status = CallbackInbox.Status.DONE
-            row.last_error = ""
-        row.processed_at = timezone.now()
-        row.save(update_fields=["status", "last_error", "processed_at"])
+            _outcome_record(row, None)
     if transient is not None:
         raise transient
     return row
@@ -206,25 +199,28 @@ def _process_one_writer(inbox_id: int) -> CallbackInbox | None:
     row = _claim(inbox_id)
     if row is None:
         return None
-    transient: TransientError | None = None
     try:
-        event = event_parse(row.xml)
-        for handler in handlers_for(event):
-            handler(event)
+        dispatch(event_parse(row.xml))
     except Exception as error:  # any handler error is recorded, not lost
+        if _outcome_record(row, error) is not None:
+            raise  # transient: recorded, and raised for the task to retry
+    else:
+        _outcome_record(row, None)
+    return row
+
+
+def _outcome_record(row: CallbackInbox, error: Exception | None) -> TransientError | None:
+    """Record on the row that its handlers succeeded, or how they failed; returns the error when
+    it is transient, for the caller to raise (after its transaction) so that the task retries."""
+    if error is None:
+        row.status, row.last_error = CallbackInbox.Status.DONE, ""
+    else:
         logger.exception("callback %s (%s/%s) failed", row.pk, row.event, row.change_type)
         row.status = CallbackInbox.Status.FAILED
         row.last_error = f"{type(error).__name__}: {error}"[:ERROR_LENGTH]
-        if isinstance(error, TransientError):
-            transient = error
-    else:
-        row.status = CallbackInbox.Status.DONE
-        row.last_error = ""
     row.processed_at = timezone.now()
     row.save(update_fields=["status", "last_error", "processed_at"])
-    if transient is not None:
-        raise transient
-    return row
+    return error if isinstance(error, TransientError) else None
 
 
 def inbox_retry(*, inbox_ids: list[int]) -> int:
