@@ -36,7 +36,14 @@ from ..models import (
 )
 from ..player import Field, Json, PlayerError, action
 from ..welcome import welcome_code_issue
-from .people import _external_entry, _new_wechat_user, _staff_entry, group_member_add
+from .people import (
+    WECHAT_USER_FIELDS,
+    _external_entry,
+    _int,
+    _new_wechat_user,
+    _staff_entry,
+    group_member_add,
+)
 
 ACQUISITION = gettext_lazy("Acquisition")
 
@@ -51,21 +58,6 @@ def _text(data: Json, name: str, *, limit: int = 64) -> str:
     if len(value) > limit:
         raise PlayerError(
             _("%(field)s is longer than %(limit)s characters.") % {"field": name, "limit": limit}
-        )
-    return value
-
-
-def _int(data: Json, name: str, default: int, *, low: int = 0, high: int = 1_000_000) -> int:
-    raw = data.get(name)
-    if raw is None or raw == "":
-        return default
-    try:
-        value = int(raw)
-    except (TypeError, ValueError):
-        raise PlayerError(_("%(field)s must be a whole number.") % {"field": name}) from None
-    if not low <= value <= high:
-        raise PlayerError(
-            _("%(field)s must be between %(low)s and %(high)s.") % {"field": name, "low": low, "high": high}
         )
     return value
 
@@ -107,13 +99,7 @@ def _way_members(way: SandboxContactWay) -> list[SandboxMember]:
     group=ACQUISITION,
     fields=[
         Field("config_id", gettext_lazy("Contact way (config_id)")),
-        Field(
-            "external_userid",
-            gettext_lazy("Existing customer (external_userid)"),
-            required=False,
-            help=gettext_lazy("Leave empty for a new WeChat user."),
-        ),
-        Field("name", gettext_lazy("New user's WeChat name"), required=False),
+        *WECHAT_USER_FIELDS,
     ],
     help=gettext_lazy(
         "The way picks the member (rotating among a multi-member way's members) and sends "
@@ -210,13 +196,7 @@ def _room_open(way: SandboxJoinWay, chats: list[SandboxGroupChat], now: int) -> 
     group=ACQUISITION,
     fields=[
         Field("config_id", gettext_lazy("Join way (config_id)")),
-        Field(
-            "external_userid",
-            gettext_lazy("Existing customer (external_userid)"),
-            required=False,
-            help=gettext_lazy("Leave empty for a new WeChat user."),
-        ),
-        Field("name", gettext_lazy("New user's WeChat name"), required=False),
+        *WECHAT_USER_FIELDS,
     ],
     help=gettext_lazy(
         "Joins the first group of the code that has room, or a group opened automatically; "

@@ -69,6 +69,21 @@ def _text(data: Json, name: str, *, limit: int | None = None) -> str:
     return value
 
 
+def _int(data: Json, name: str, default: int, *, low: int = 0, high: int = 1_000_000) -> int:
+    raw = data.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except (TypeError, ValueError):
+        raise PlayerError(_("%(field)s must be a whole number.") % {"field": name}) from None
+    if not low <= value <= high:
+        raise PlayerError(
+            _("%(field)s must be between %(low)s and %(high)s.") % {"field": name, "low": low, "high": high}
+        )
+    return value
+
+
 def _member(corp_id: str, userid: str, *, active: bool = True) -> SandboxMember:
     if not userid:
         raise PlayerError(_("A staff member's userid is required."))
@@ -127,6 +142,17 @@ def _new_wechat_user(corp_id: str, name: str) -> SandboxExternalContact:
 
 # --- customers --------------------------------------------------------------------------------------
 
+#: Who plays a move that brings a customer in: an existing one, or a new WeChat user.
+WECHAT_USER_FIELDS = (
+    Field(
+        "external_userid",
+        gettext_lazy("Existing customer (external_userid)"),
+        required=False,
+        help=gettext_lazy("Leave empty for a new WeChat user."),
+    ),
+    Field("name", gettext_lazy("New user's WeChat name"), required=False),
+)
+
 
 @action(
     "add_contact",
@@ -134,13 +160,7 @@ def _new_wechat_user(corp_id: str, name: str) -> SandboxExternalContact:
     group=PEOPLE,
     fields=[
         Field("userid", gettext_lazy("Staff member (userid)")),
-        Field(
-            "external_userid",
-            gettext_lazy("Existing customer (external_userid)"),
-            required=False,
-            help=gettext_lazy("Leave empty for a new WeChat user."),
-        ),
-        Field("name", gettext_lazy("New user's WeChat name"), required=False),
+        *WECHAT_USER_FIELDS,
         Field(
             "state",
             gettext_lazy("State"),
@@ -166,9 +186,7 @@ def add_contact(corp_id: str, data: Json) -> Json:
             _("Staff member %(userid)s has no customer-contact feature.") % {"userid": member.userid}
         )
     state = _text(data, "state", limit=STATE_MAX)
-    add_way = int(data.get("add_way") if data.get("add_way") is not None else 1)
-    if add_way < 0:
-        raise PlayerError(_("add_way cannot be negative."))
+    add_way = _int(data, "add_way", 1)
     external_userid = _text(data, "external_userid")
     if external_userid:
         contact = _contact(corp_id, external_userid)
@@ -227,15 +245,7 @@ PAIR_FIELDS = [
 )
 @transaction.atomic
 def staff_deletes_customer(corp_id: str, data: Json) -> Json:
-    member, contact, follow = _pair(corp_id, data)
-    follow.delete()
-    row = callback_emit(
-        corp_id=corp_id,
-        event="change_external_contact",
-        change_type="del_external_contact",
-        fields={"UserID": member.userid, "ExternalUserID": contact.external_userid},
-    )
-    return {"userid": member.userid, "external_userid": contact.external_userid, "callback": row.pk}
+    return _pair_deleted(corp_id, data, change_type="del_external_contact")
 
 
 @action(
@@ -247,6 +257,11 @@ def staff_deletes_customer(corp_id: str, data: Json) -> Json:
 )
 @transaction.atomic
 def customer_deletes_staff(corp_id: str, data: Json) -> Json:
+    return _pair_deleted(corp_id, data, change_type="del_follow_user")
+
+
+def _pair_deleted(corp_id: str, data: Json, *, change_type: str) -> Json:
+    """One side deleted the other: the friendship ends and WeCom reports who did it."""
     member, contact, follow = _pair(corp_id, data)
     # The pair leaves WeCom's lists (externalcontact/list, get, batch/get_by_user) at once here;
     # whether real WeCom keeps a one-way contact listed for a while is not documented.
@@ -254,7 +269,7 @@ def customer_deletes_staff(corp_id: str, data: Json) -> Json:
     row = callback_emit(
         corp_id=corp_id,
         event="change_external_contact",
-        change_type="del_follow_user",
+        change_type=change_type,
         fields={"UserID": member.userid, "ExternalUserID": contact.external_userid},
     )
     return {"userid": member.userid, "external_userid": contact.external_userid, "callback": row.pk}
