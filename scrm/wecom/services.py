@@ -29,9 +29,11 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.core.cache import cache
-from django.db import DEFAULT_DB_ALIAS, IntegrityError, connection, connections, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import F, QuerySet
 from django.utils import timezone
+
+from scrm.schedules import periodic_task_ensure
 
 from .errors import TransientError
 from .events import CallbackEvent, dispatch, event_parse
@@ -369,29 +371,12 @@ def inbox_sweep() -> dict[str, int]:
 
 
 def sweep_schedule_ensure(**kwargs: object) -> bool:
-    """Create the inbox sweep's schedule (every minute, realtime queue) if none has its name.
-
-    Connected to ``post_migrate`` like the nightly reconciliation's schedule: a schedule of that
-    name is never changed, so what an administrator edited or disabled stays as they left it.
-    Returns whether it was created.
-    """
-    from django_celery_beat.models import IntervalSchedule, PeriodicTask
-
-    using = str(kwargs.get("using") or DEFAULT_DB_ALIAS)
-    if PeriodicTask._meta.db_table not in connections[using].introspection.table_names():
-        return False  # a partial migrate that has not created the scheduler's tables yet
-    if PeriodicTask.objects.using(using).filter(name=SWEEP_TASK_NAME).exists():
-        return False
-    every_minute, _ = IntervalSchedule.objects.using(using).get_or_create(
-        every=60, period=IntervalSchedule.SECONDS
-    )
-    _, created = PeriodicTask.objects.using(using).get_or_create(
+    """Create the inbox sweep's schedule (every minute, realtime queue) unless one has its name."""
+    return periodic_task_ensure(
         name=SWEEP_TASK_NAME,
-        defaults={
-            "task": "scrm.wecom.tasks.callback_sweep",
-            "interval": every_minute,
-            "queue": "realtime",
-            "description": "Kicks callbacks left waiting and hands back those a stopped worker left.",
-        },
+        task="scrm.wecom.tasks.callback_sweep",
+        queue="realtime",
+        description="Kicks callbacks left waiting and hands back those a stopped worker left.",
+        every_seconds=60,
+        using=kwargs.get("using"),
     )
-    return created

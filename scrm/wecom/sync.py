@@ -22,10 +22,12 @@ from datetime import timedelta
 from typing import TYPE_CHECKING, Literal, TypeVar
 
 from django.conf import settings
-from django.db import DEFAULT_DB_ALIAS, IntegrityError, connections, transaction
+from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext
+
+from scrm.schedules import periodic_task_ensure, schedule_time_zone
 
 from .errors import TokenError, TransientError
 from .models import SyncRun
@@ -310,47 +312,16 @@ def _schedule_zone():
     return ZoneInfo(schedule_time_zone())
 
 
-def schedule_time_zone() -> str:
-    """The scheduler's time zone (Celery's setting, falling back to Django's)."""
-    return (
-        getattr(settings, "CELERY_TIMEZONE", None)
-        or getattr(settings, "CELERY_TIME_ZONE", None)
-        or settings.TIME_ZONE
-    )
-
-
 NIGHTLY_TASK_NAME = "wecom: nightly reconciliation"
 
 
 def nightly_schedule_ensure(**kwargs: object) -> bool:
-    """Create the nightly reconciliation schedule (03:00 local) if no schedule has its name.
-
-    Connected to ``post_migrate``. A schedule of that name is never changed, and no other
-    schedule is touched: what an administrator edited or disabled stays as they left it.
-    Returns whether it was created.
-    """
-    from django_celery_beat.models import CrontabSchedule, PeriodicTask
-
-    using = str(kwargs.get("using") or DEFAULT_DB_ALIAS)
-    if PeriodicTask._meta.db_table not in connections[using].introspection.table_names():
-        return False  # a partial migrate that has not created the scheduler's tables yet
-    if PeriodicTask.objects.using(using).filter(name=NIGHTLY_TASK_NAME).exists():
-        return False
-    crontab, _ = CrontabSchedule.objects.using(using).get_or_create(
-        minute="0",
-        hour="3",
-        day_of_week="*",
-        day_of_month="*",
-        month_of_year="*",
-        timezone=schedule_time_zone(),
-    )
-    _, created = PeriodicTask.objects.using(using).get_or_create(
+    """Create the nightly reconciliation schedule (03:00 local) unless one has its name."""
+    return periodic_task_ensure(
         name=NIGHTLY_TASK_NAME,
-        defaults={
-            "task": "scrm.wecom.tasks.sync_nightly_run",
-            "crontab": crontab,
-            "queue": "bulk",
-            "description": "Incremental sync from WeCom that heals missed callbacks.",
-        },
+        task="scrm.wecom.tasks.sync_nightly_run",
+        queue="bulk",
+        description="Incremental sync from WeCom that heals missed callbacks.",
+        crontab={"minute": "0", "hour": "3"},
+        using=kwargs.get("using"),
     )
-    return created
