@@ -25,8 +25,8 @@ def limits_get() -> SandboxLimits:
 
 
 def limits_set(**values: object) -> SandboxLimits:
-    """Change some limits (``api_quota``, ``group_member_cap``, ``frequency_limits``)."""
-    unknown = set(values) - {"api_quota", "group_member_cap", "frequency_limits"}
+    """Change some limits (``api_quota``, ``group_member_cap``, ``scan_join_cap``, ``frequency_limits``)."""
+    unknown = set(values) - {"api_quota", "group_member_cap", "scan_join_cap", "frequency_limits"}
     if unknown:
         raise ValueError(f"unknown sandbox limits: {sorted(unknown)}")
     limits, _ = SandboxLimits.objects.update_or_create(pk=1, defaults=values)

@@ -103,7 +103,9 @@ def _way_members(way: SandboxContactWay) -> list[SandboxMember]:
     ],
     help=gettext_lazy(
         "The way picks the member (rotating among a multi-member way's members) and sends "
-        "add_external_contact with the way's state and a welcome code valid for 20 s."
+        "add_external_contact with the way's state and a welcome code valid for 20 s. On an "
+        "exclusive way, a customer already served by one of its members goes back to them: "
+        "no new friend, no callback."
     ),
 )
 @transaction.atomic
@@ -122,6 +124,19 @@ def scan_contact_way(corp_id: str, data: Json) -> Json:
     following = set(
         SandboxFollow.objects.filter(contact=contact, member__in=members).values_list("member_id", flat=True)
     )
+    if way.is_exclusive and following:
+        # Exclusive way: a customer already served by one of its members goes back to that member.
+        # They are friends already, so WeCom adds no one and sends no callback; the chat opens.
+        served = next(m for m in members if m.pk in following)
+        return {
+            "userid": served.userid,
+            "external_userid": contact.external_userid,
+            "name": contact.name,
+            "state": way.state,
+            "exclusive": True,
+            "already_contact": True,
+            "callback": None,
+        }
     # Rotate: start after the member the previous scan reached, skip members already friends.
     start = way.next_member % len(members)
     order = members[start:] + members[:start]
@@ -199,8 +214,9 @@ def _room_open(way: SandboxJoinWay, chats: list[SandboxGroupChat], now: int) -> 
         *WECHAT_USER_FIELDS,
     ],
     help=gettext_lazy(
-        "Joins the first group of the code that has room, or a group opened automatically; "
-        "sends change_external_chat update add_member with JoinScene 3."
+        "Joins the first group of the code below the scan-join cap (200 people), or a group "
+        "opened automatically when all are at it; sends change_external_chat create for a new "
+        "group, then update add_member with JoinScene 3."
     ),
 )
 @transaction.atomic
@@ -225,13 +241,18 @@ def scan_join_way(corp_id: str, data: Json) -> Json:
                 _("%(id)s is already in group %(chat)s.")
                 % {"id": contact.external_userid, "chat": chat.chat_id}
             )
-    cap = limits_get().group_member_cap
+    # A WeChat user joins by QR only while the group is below the scan-join cap (200 in WeCom),
+    # whatever room the group still has up to its full size.
+    limits = limits_get()
+    cap = min(limits.group_member_cap, limits.scan_join_cap)
     now = sandbox_time()
     chat = next((c for c in chats if len(c.member_list) < cap), None)
     callbacks = []
     if chat is None:
         if not way.auto_create_room:
-            raise PlayerError(_("Every group of this code is full (%(cap)s people).") % {"cap": cap})
+            raise PlayerError(
+                _("Every group of this code is full for scan joins (%(cap)s people).") % {"cap": cap}
+            )
         chat, create_row = _room_open(way, chats, now)
         callbacks.append(create_row)
     entry = _external_entry(contact, join_scene=JOIN_SCENE_QR, invitor="", now=now)
@@ -342,6 +363,12 @@ def chat_activity(corp_id: str, data: Json) -> Json:
             required=False,
         ),
         Field(
+            "scan_join_cap",
+            gettext_lazy("People per group below which a WeChat user may join by QR"),
+            kind="int",
+            required=False,
+        ),
+        Field(
             "frequency_path",
             gettext_lazy("Limit calls to this API"),
             required=False,
@@ -370,6 +397,8 @@ def sandbox_limits(corp_id: str, data: Json) -> Json:
         changes["group_member_cap"] = _int(
             data, "group_member_cap", limits.group_member_cap, low=1, high=2000
         )
+    if data.get("scan_join_cap") not in (None, ""):
+        changes["scan_join_cap"] = _int(data, "scan_join_cap", limits.scan_join_cap, low=1, high=2000)
     frequency = dict(limits.frequency_limits or {})
     if data.get("frequency_off"):
         frequency = {}
@@ -389,5 +418,6 @@ def sandbox_limits(corp_id: str, data: Json) -> Json:
     return {
         "api_quota": limits.api_quota,
         "group_member_cap": limits.group_member_cap,
+        "scan_join_cap": limits.scan_join_cap,
         "frequency_limits": limits.frequency_limits,
     }

@@ -100,6 +100,37 @@ def user_list_id(ctx: Ctx) -> Json:
 # --- external contacts ----------------------------------------------------------------------------------
 
 
+def _remark_text(value: object, name: str, limit: int) -> str:
+    if not isinstance(value, str) or len(value) > limit:
+        raise ApiError(40058, f"{name} must be a string of at most {limit} characters")
+    return value
+
+
+@endpoint("externalcontact/remark", "POST", contact=True)
+def externalcontact_remark(ctx: Ctx) -> Json:
+    """The member's notes on one customer (WECOM.md §3.5): only the fields sent change."""
+    member = member_get(ctx, ctx.body.get("userid", ""))
+    contact = contact_get(ctx, ctx.body.get("external_userid", ""))
+    follow = SandboxFollow.objects.filter(member=member, contact=contact).first()
+    if follow is None:
+        raise ApiError(84061)
+    changed = []
+    for name, field, limit in (
+        ("remark", "remark", 20),
+        ("description", "description", 150),
+        ("remark_company", "remark_corp_name", 20),
+    ):
+        if name in ctx.body:
+            setattr(follow, field, _remark_text(ctx.body[name], name, limit))
+            changed.append(field)
+    if "remark_mobiles" in ctx.body:
+        follow.remark_mobiles = str_list(ctx.body["remark_mobiles"], "remark_mobiles")
+        changed.append("remark_mobiles")
+    if changed:
+        follow.save(update_fields=changed)
+    return {}
+
+
 @endpoint("externalcontact/get_follow_user_list", "GET", contact=True)
 def get_follow_user_list(ctx: Ctx) -> Json:
     members = SandboxMember.objects.filter(corp_id=ctx.corp_id, contact_enabled=True, status=1)

@@ -24,6 +24,10 @@ class SandboxLimits(models.Model):
     group_member_cap = models.PositiveIntegerField(
         default=500, help_text="Members of a customer group before a join way moves on to the next group."
     )
+    scan_join_cap = models.PositiveIntegerField(
+        default=200,
+        help_text="A WeChat user may join a group by QR only while it has fewer members than this.",
+    )
     frequency_limits = models.JSONField(
         default=dict, blank=True, help_text='Per-API limits, e.g. {"*": {"minute": 10000, "hour": 150000}}.'
     )

@@ -54,6 +54,38 @@ class ContactsApi(EndpointsBase):
         require(external_userid, "external_userid", "externalcontact/get")
         return self._get("externalcontact/get", external_userid=external_userid, cursor=cursor or None)
 
+    def externalcontact_remark(
+        self,
+        userid: str,
+        external_userid: str,
+        *,
+        remark: str | None = None,
+        description: str | None = None,
+        remark_company: str | None = None,
+        remark_mobiles: Sequence[str] | None = None,
+    ) -> None:
+        """``externalcontact/remark``: the member's notes on one customer (WECOM.md §3.5).
+
+        Only what is given changes; ``remark_mobiles=[]`` clears the phone numbers. Limits:
+        remark ≤20, description ≤150, remark_company ≤20 characters.
+        """
+        api = "externalcontact/remark"
+        require(userid, "userid", api)
+        require(external_userid, "external_userid", api)
+        body: Json = {"userid": userid, "external_userid": external_userid}
+        for name, value, limit in (
+            ("remark", remark, 20),
+            ("description", description, 150),
+            ("remark_company", remark_company, 20),
+        ):
+            if value is not None:
+                if len(value) > limit:
+                    raise ArgumentError(None, f"{name} is at most {limit} characters", api)
+                body[name] = value
+        if remark_mobiles is not None:
+            body["remark_mobiles"] = list(remark_mobiles)
+        self._post(api, body)
+
     def batch_get_by_user(self, userid_list: Sequence[str], cursor: str = "", limit: int = 100) -> Json:
         """``externalcontact/batch/get_by_user``: customers of up to 100 members, ``limit`` ≤ 100 a page.
 
