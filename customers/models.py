@@ -141,6 +141,13 @@ class Follow(models.Model):
             models.Index(fields=["customer", "status", "staff"], name="cust_follow_cust_status_idx"),
             models.Index(fields=["state", "customer"], name="cust_follow_state_idx"),
             models.Index(fields=["added_at"], name="cust_follow_added_idx"),
+            # Channel analytics: a channel's adds of a day, and the deletions of a day.
+            models.Index(fields=["state", "added_at"], name="cust_follow_state_added_idx"),
+            models.Index(
+                fields=["status_changed_at"],
+                condition=models.Q(status__in=["deleted_by_customer", "deleted_by_staff"]),
+                name="cust_follow_deleted_idx",
+            ),
         ]
 
     def __str__(self) -> str:
@@ -273,6 +280,8 @@ class CustomerEvent(models.Model):
         PROFILE_UPDATED = "profile_updated", _("profile updated")
         TRANSFER_FAILED = "transfer_failed", _("transfer failed")
         FOLLOW_GONE = "follow_gone", _("no longer a contact (cause unknown)")
+        WELCOME_SENT = "welcome_sent", _("welcome message sent")
+        WELCOME_FAILED = "welcome_failed", _("welcome message not delivered")
 
     class Source(models.TextChoices):
         WECOM = "wecom", _("WeCom")

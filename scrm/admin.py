@@ -280,7 +280,13 @@ SIDEBAR = [
     (
         _("Acquisition"),
         [
+            (_("Staff live codes"), "qr_code_2", "campaigns.livecode"),
+            (_("Group live codes"), "group_add", "campaigns.groupcode"),
             (_("Channels"), "campaign", "campaigns.channel"),
+            (_("Welcome messages"), "waving_hand", "campaigns.welcomemessage"),
+            (_("Welcome sends"), "mark_chat_read", "campaigns.welcomesend"),
+            (_("Group welcome templates"), "groups_2", "campaigns.groupwelcometemplate"),
+            (_("Channel analytics"), "monitoring", "campaigns.channelday"),
         ],
     ),
     (

@@ -210,6 +210,12 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    # Distinct names for choice sets that share a field name ("kind") across components.
+    "ENUM_NAME_OVERRIDES": {
+        "AttachmentKindEnum": "campaigns.models.welcome.AttachmentKind",
+        # Live codes and group codes share their active / paused status.
+        "CodeStatusEnum": "campaigns.models.livecodes.LiveCode.Status",
+    },
 }
 
 # --- Admin theme ----------------------------------------------------------------------------------
@@ -241,6 +247,12 @@ SCRM_API_KEY_DEFAULT_DAYS = env.int("SCRM_API_KEY_DEFAULT_DAYS", default=365)
 # Keys of the secrets stored encrypted in the database (scrm/fields.py): the first encrypts, all
 # decrypt. Empty: a key derived from SECRET_KEY (and SECRET_KEY_FALLBACKS).
 SCRM_ENCRYPTION_KEYS = env.list("SCRM_ENCRYPTION_KEYS", default=[])
+# Welcome attachments: a WeCom media_id older than this many seconds is uploaded again before use
+# (WeCom keeps temporary media 3 days); the hourly refresh re-uploads those within a day of it.
+WELCOME_MEDIA_MAX_AGE = env.int("WELCOME_MEDIA_MAX_AGE", default=int(2.5 * 86400))
+# Members a group of a group live code takes before the next group replaces it in the QR (the
+# default for new codes; each code may set its own). WeChat users join by QR only below 200.
+GROUP_CODE_MEMBER_CAP = env.int("GROUP_CODE_MEMBER_CAP", default=200)
 
 # --- WeCom --------------------------------------------------------------------------------------
 
@@ -293,6 +305,14 @@ WECOM_CALLBACK_MAX_SKEW = env.int("WECOM_CALLBACK_MAX_SKEW", default=300)
 # Callbacks are processed by one drain task per slot on the realtime queue (a row goes to slot
 # id % slots): as many slots as the realtime worker has processes.
 WECOM_INBOX_DRAIN_SLOTS = env.int("WECOM_INBOX_DRAIN_SLOTS", default=2)
+
+# --- Staff live codes -----------------------------------------------------------------------------
+
+# Daily add cap per staff member when neither the member nor the code sets one: WeCom accounts
+# younger than LIVECODE_NEW_ACCOUNT_DAYS (or of unknown age) get the lower cap.
+LIVECODE_NEW_ACCOUNT_DAYS = env.int("LIVECODE_NEW_ACCOUNT_DAYS", default=30)
+LIVECODE_NEW_ACCOUNT_CAP = env.int("LIVECODE_NEW_ACCOUNT_CAP", default=60)
+LIVECODE_ESTABLISHED_CAP = env.int("LIVECODE_ESTABLISHED_CAP", default=200)
 
 # --- Logging --------------------------------------------------------------------------------------
 

@@ -12,6 +12,7 @@ api_v1 = [
     path("", include("scrm.org.api.urls")),
     path("", include("customers.api.urls")),
     path("", include("groups.api.urls")),
+    path("", include("campaigns.api.urls")),
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
     path("docs/", SpectacularSwaggerView.as_view(url_name="api-v1:schema"), name="docs"),
 ]

@@ -11,12 +11,12 @@ from unfold.decorators import display
 
 from scrm.admin import ScrmModelAdmin
 
-from .models import Channel
+from ..models import Channel
 
 
 @admin.register(Channel)
 class ChannelAdmin(ScrmModelAdmin):
-    list_display = ("name", "state", "created_at", "customers_link")
+    list_display = ("name", "state", "created_at", "customers_link", "analytics_link")
     search_fields = ("name", "=state")
     search_help_text = _("Name, or a whole state.")
     fields = ("name", "state", "description")
@@ -26,3 +26,8 @@ class ChannelAdmin(ScrmModelAdmin):
         # The customer list filtered by this state: counted there, within the reader's own scope.
         url = reverse("admin:customers_customer_changelist")
         return format_html('<a href="{}?{}">{}</a>', url, urlencode({"channel": obj.state}), _("customers"))
+
+    @display(description=_("analytics"))
+    def analytics_link(self, obj):
+        url = reverse("admin:campaigns_channelday_changelist")
+        return format_html('<a href="{}?{}">{}</a>', url, urlencode({"state": obj.state}), _("analytics"))

@@ -1,9 +1,12 @@
-"""Acquisition and outreach. For now: named channels, the labels behind WeCom's ``state``."""
+"""Named acquisition channels: the labels behind WeCom's ``state``."""
 
 from __future__ import annotations
 
 from django.db import models
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
+
+__all__ = ["Channel"]
 
 
 class Channel(models.Model):
@@ -14,7 +17,7 @@ class Channel(models.Model):
     """
 
     state = models.CharField(
-        _("state"),
+        pgettext_lazy("channel", "state"),
         max_length=30,
         unique=True,
         help_text=_("The value WeCom echoes back; at most 30 characters."),

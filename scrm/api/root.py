@@ -17,6 +17,10 @@ ENDPOINTS = [
     "department",
     "group",
     "group-member",
+    "live-code",
+    "welcome-message",
+    "group-welcome-template",
+    "group-code",
 ]
 
 
@@ -25,6 +29,7 @@ ENDPOINTS = [
 @permission_classes([AllowAny])
 def api_root(request, format=None):
     links = {name: reverse(f"api-v1:{name}-list", request=request, format=format) for name in ENDPOINTS}
+    links["channel-analytics"] = reverse("api-v1:channel-analytics", request=request, format=format)
     links["schema"] = reverse("api-v1:schema", request=request)
     links["docs"] = reverse("api-v1:docs", request=request)
     return Response(links)

@@ -26,7 +26,16 @@ _READ_MOST = {
         "personaltag": "view",
     },
     "groups": {"groupchat": "view", "groupmember": "view", "grouptag": "view"},
-    "campaigns": {"channel": "view"},
+    # Channel analytics are rolled up per staff member and scoped like customers (scrm.org.scoping).
+    "campaigns": {
+        "channel": "view",
+        "channelday": "view",
+        # Guides and store managers see the live codes they hand out, and why someone is not live.
+        "livecode": "view",
+        "livecodemember": "view",
+        "livecodehours": "view",
+        "livecodespecialdate": "view",
+    },
 }
 ROLE_PERMISSIONS: dict[str, dict[str, dict[str, str]] | str] = {
     Role.ADMIN: "all",

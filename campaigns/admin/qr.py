@@ -1,0 +1,95 @@
+"""The QR downloads of a code's admin (live codes, group codes): PNG, SVG and the A4 poster."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.contrib import messages
+from django.core.exceptions import PermissionDenied
+from django.http import Http404, HttpResponseRedirect
+from django.shortcuts import get_object_or_404
+from django.urls import path, reverse
+from django.utils.html import format_html, format_html_join
+from django.utils.translation import gettext
+
+from ..services.qr import QrUnavailable, qr_download_response, qr_poster_response
+
+
+class QrDownloadsMixin:
+    """For a ``ModelAdmin`` of a code with ``name``, ``channel``, ``config_id`` and ``qr_code``.
+
+    Adds the views ``<pk>/qr.png``, ``<pk>/qr.svg`` and ``<pk>/poster/`` (named
+    ``<app>_<model>_qr`` and ``…_poster``), :meth:`qr_links` for lists and forms, and
+    :meth:`way_html`, which in sandbox mode links the way's config id to the console's move.
+    """
+
+    #: The downloaded file's name before the state, e.g. ``live-code``.
+    qr_filename_prefix = "code"
+    #: The poster's line under the title.
+    poster_subtitle = ""
+    #: The sandbox console's move that scans this kind of code.
+    sandbox_move = ""
+
+    def _qr_route(self, what: str) -> str:
+        return f"{self.opts.app_label}_{self.opts.model_name}_{what}"
+
+    def qr_urls(self) -> list:
+        view = self.admin_site.admin_view
+        return [
+            path("<int:pk>/qr.<str:kind>", view(self.qr_view), name=self._qr_route("qr")),
+            path("<int:pk>/poster/", view(self.poster_view), name=self._qr_route("poster")),
+        ]
+
+    def qr_download_links(self, obj):
+        if not obj.qr_code:
+            return "-"
+        links = [
+            (reverse(f"admin:{self._qr_route('qr')}", args=[obj.pk, "png"]), "PNG"),
+            (reverse(f"admin:{self._qr_route('qr')}", args=[obj.pk, "svg"]), "SVG"),
+            (reverse(f"admin:{self._qr_route('poster')}", args=[obj.pk]), gettext("A4 poster")),
+        ]
+        return format_html_join(" · ", '<a href="{}">{}</a>', links)
+
+    def way_html(self, obj):
+        if not obj.config_id:
+            return "-"
+        if settings.WECOM_MODE != "sandbox" or not self.sandbox_move:
+            return obj.config_id
+        console = reverse("sandbox:console") + f"#action-{self.sandbox_move}"
+        return format_html(
+            '<code>{}</code> · <a href="{}">{}</a>',
+            obj.config_id,
+            console,
+            gettext("scan it in the sandbox (%(move)s)") % {"move": self.sandbox_move},
+        )
+
+    def code_for(self, request, pk: int):
+        if not self.has_view_or_change_permission(request):
+            raise PermissionDenied
+        return get_object_or_404(self.get_queryset(request), pk=pk)
+
+    def _no_qr(self, request, code, error: QrUnavailable):
+        self.message_user(request, str(error), messages.ERROR)
+        return HttpResponseRedirect(reverse(f"admin:{self._qr_route('change')}", args=[code.pk]))
+
+    def qr_view(self, request, pk: int, kind: str):
+        code = self.code_for(request, pk)
+        if kind not in ("png", "svg"):
+            raise Http404(kind)
+        try:
+            filename = f"{self.qr_filename_prefix}-{code.channel.state}"
+            return qr_download_response(qr_url=code.qr_code, kind=kind, filename=filename)
+        except QrUnavailable as error:
+            return self._no_qr(request, code, error)
+
+    def poster_view(self, request, pk: int):
+        code = self.code_for(request, pk)
+        try:
+            return qr_poster_response(
+                request,
+                qr_url=code.qr_code,
+                title=code.name,
+                subtitle=str(self.poster_subtitle),
+                footer=code.channel.state,
+            )
+        except QrUnavailable as error:
+            return self._no_qr(request, code, error)

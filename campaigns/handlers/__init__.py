@@ -1,0 +1,6 @@
+"""WeCom event handlers of campaigns, registered at ``ORDER_CAMPAIGNS`` (after customers and groups).
+
+Importing the package registers them; ``CampaignsConfig.ready()`` does.
+"""
+
+from . import contacts, groups  # noqa: F401

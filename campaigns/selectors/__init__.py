@@ -1,0 +1,1 @@
+"""Reads of campaigns, scoped to the user, one module per concept."""

@@ -1,0 +1,9 @@
+"""Celery tasks of campaigns: thin wrappers that take ids and call one service.
+
+Importing the package registers every task (Celery's autodiscovery imports ``campaigns.tasks``).
+"""
+
+from .analytics import *  # noqa: F403
+from .groupcodes import *  # noqa: F403
+from .livecodes import *  # noqa: F403
+from .welcome import *  # noqa: F403
