@@ -1,5 +1,5 @@
 #!/usr/bin/env python
-"""Run QUALITY.md's P1 to P5 benchmarks against the database in DATABASE_URL.
+"""Run QUALITY.md's P1 to P5 (and P2b) benchmarks against the database in DATABASE_URL.
 
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/scrm_bench \
         .venv/bin/python bench/run.py --customers 1000000
@@ -24,9 +24,10 @@ from datetime import datetime
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-# run() measures these by default; the command also runs those that start servers of their own (P2, P5).
+# run() measures these by default; the command also runs those that start servers of their own
+# (P2, P2b, P5). P2b is "P2B" here, as --only upper-cases what it is given.
 IN_PROCESS = {"P1", "P3", "P4"}
-EVERY = {"P1", "P2", "P3", "P4", "P5"}
+EVERY = {"P1", "P2", "P2B", "P3", "P4", "P5"}
 
 
 def setup_django() -> None:
@@ -140,7 +141,7 @@ def run(
     from django.test import Client
     from django.test.utils import override_settings
 
-    from bench import ingest, measure, scenarios, sync
+    from bench import ingest, measure, scenarios, sync, welcome
     from scrm.org.services import api_key_create, api_key_revoke
 
     report = Report(
@@ -179,6 +180,7 @@ def run(
             plan = [
                 ("P1", lambda: scenarios.p1_audience(runs=runs, warmup=warmup)),
                 ("P2", lambda: ingest.p2_ingest(customers=customers, say=say)),
+                ("P2B", lambda: welcome.p2b_welcome(customers=customers, say=say)),
                 ("P3", lambda: scenarios.p3_admin(client, runs=runs, warmup=warmup)),
                 ("P4", lambda: scenarios.p4_api(client, raw_key, runs=runs, warmup=warmup)),
                 ("P5", lambda: sync.p5_sync(server=sync_server, say=say)),
@@ -258,7 +260,7 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--rebuild", action="store_true", help="Rebuild the data set even if its size matches."
     )
-    parser.add_argument("--only", help="Comma-separated subset of P1,P2,P3,P4,P5 (default: all).")
+    parser.add_argument("--only", help="Comma-separated subset of P1,P2,P2b,P3,P4,P5 (default: all).")
     parser.add_argument("--json", type=Path, help="Also write the figures as JSON to this file.")
     return parser.parse_args(argv)
 
