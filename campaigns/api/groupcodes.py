@@ -11,6 +11,7 @@ from datetime import timedelta
 
 from django.db.models import Prefetch
 from django.utils import timezone
+from django.utils.translation import gettext as _
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
 from rest_framework.decorators import action
@@ -83,14 +84,14 @@ class GroupCodeSerializer(ModelSerializer):
 
     def validate_groups(self, groups: list[GroupChat]) -> list[GroupChat]:
         if not groups:
-            raise serializers.ValidationError("Give the code at least one group.")
+            raise serializers.ValidationError(_("Give the code at least one group."))
         if len({g.pk for g in groups}) != len(groups):
-            raise serializers.ValidationError("A group is listed twice.")
+            raise serializers.ValidationError(_("A group is listed twice."))
         return groups
 
     def validate(self, attrs):
         if self.instance is None and "groups" not in attrs:
-            raise serializers.ValidationError({"groups": ["Give the code at least one group."]})
+            raise serializers.ValidationError({"groups": [_("Give the code at least one group.")]})
         return attrs
 
 

@@ -13,6 +13,7 @@ import binascii
 
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.core.validators import URLValidator
+from django.utils.translation import gettext as _
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
 from rest_framework.decorators import action
@@ -49,7 +50,7 @@ class BlankableUrlField(serializers.CharField):
             try:
                 URLValidator()(value)
             except DjangoValidationError:
-                raise serializers.ValidationError("Enter a valid URL.") from None
+                raise serializers.ValidationError(_("Enter a valid URL.")) from None
         return value
 
 
@@ -72,17 +73,17 @@ class AttachmentFileMixin(serializers.Serializer):
 
     def validate_file_base64(self, value: str) -> bytes:
         if len(value) > FILE_MAX_BYTES * 4 // 3 + 4:
-            raise serializers.ValidationError("At most 20 MB.")
+            raise serializers.ValidationError(_("At most 20 MB."))
         try:
             return base64.b64decode(value, validate=True)
         except (binascii.Error, ValueError):
-            raise serializers.ValidationError("Not valid base64.") from None
+            raise serializers.ValidationError(_("Not valid base64.")) from None
 
     def validate(self, attrs):
         content = attrs.pop("file_base64", None)
         if content is not None:
             if not attrs.get("file_name"):
-                raise serializers.ValidationError({"file_name": ["Name the file sent in file_base64."]})
+                raise serializers.ValidationError({"file_name": [_("Name the file sent in file_base64.")]})
             attrs.update(file_content=content, file_size=len(content), media_id="", media_uploaded_at=None)
         return attrs
 
@@ -134,7 +135,9 @@ class WelcomeMessageSerializer(ModelSerializer):
 
     def validate_attachments(self, value: list) -> list:
         if len(value) > MAX_ATTACHMENTS:
-            raise serializers.ValidationError(f"At most {MAX_ATTACHMENTS} attachments.")
+            raise serializers.ValidationError(
+                _("At most %(count)s attachments.") % {"count": MAX_ATTACHMENTS}
+            )
         return value
 
 
