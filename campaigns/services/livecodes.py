@@ -748,8 +748,25 @@ def livecode_add_record(*, follow: Follow, state: str, added_at: datetime) -> Li
                 continue
             result = livecode_evaluate(code=other)
             if _differs(other, _wanted(other, result), result.skip_verify):
-                _after_commit("livecode_review_task", code_id=other.pk)
+                transaction.on_commit(lambda code_id=other.pk: _rewrite_now(code_id))
     return active
+
+
+def _rewrite_now(code_id: int) -> None:
+    """Rewrite a code's way right after the add that changed its eligible set committed.
+
+    Runs in the process that handled the add, not as a queued task: until the way is rewritten
+    WeCom keeps sending scans to a member who just reached their cap, so every second of queueing
+    is a chance to overshoot it. A WeCom error is kept on the code and retried by the minute
+    review; anything else hands the rewrite to a task.
+    """
+    try:
+        livecode_sync(code_id=code_id)
+    except LiveCodeSyncError as error:
+        logger.warning("live code %s not rewritten: %s", code_id, error)
+    except Exception:
+        logger.exception("live code %s: rewrite queued after an error", code_id)
+        _after_commit("livecode_review_task", code_id=code_id)
 
 
 def _after_commit(task_name: str, **kwargs) -> None:
