@@ -31,7 +31,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
-from customers.models import Follow, FollowTag
+from customers.models import CustomerEvent, Follow, FollowTag, Tag
 from customers.services import customer_tag_ids_refresh
 from scrm.org.models import Staff
 from scrm.schedules import periodic_task_ensure
@@ -802,10 +802,7 @@ def livecode_add_apply(*, follow_id: int, code_id: int) -> None:
                 # A tag deleted in WeCom since the code was saved: the remark still goes on.
                 logger.warning("live code %s: auto tags not applied: %s", code_id, error)
             else:
-                FollowTag.objects.bulk_create(
-                    [FollowTag(follow_id=follow.pk, tag_id=t.pk) for t in tags], ignore_conflicts=True
-                )
-                customer_tag_ids_refresh([follow.customer_id])
+                _auto_tags_record(follow=follow, code=code, tags=tags)
         values = {"customer": follow.customer.name, "staff": follow.staff.name, "code": code.name}
         remark = (
             template_render(code.remark_template, **values, limit=REMARK_MAX)
@@ -823,6 +820,28 @@ def livecode_add_apply(*, follow_id: int, code_id: int) -> None:
             Follow.objects.filter(pk=follow.pk).update(**update, updated_at=timezone.now())
     except NoRelationship:
         logger.info("live code %s: %s no longer follows %s", code_id, external, userid)
+
+
+def _auto_tags_record(*, follow: Follow, code: LiveCode, tags: list[Tag]) -> None:
+    """Put the code's tags on the follow here too, with a "tagged" event on the customer's
+    timeline for those it did not have (a second run finds them all and writes nothing)."""
+    had = set(FollowTag.objects.filter(follow=follow, tag__in=tags).values_list("tag_id", flat=True))
+    new = [t for t in tags if t.pk not in had]
+    if not new:
+        return
+    with transaction.atomic():
+        FollowTag.objects.bulk_create(
+            [FollowTag(follow_id=follow.pk, tag_id=t.pk) for t in new], ignore_conflicts=True
+        )
+        customer_tag_ids_refresh([follow.customer_id])
+        CustomerEvent.objects.create(
+            customer_id=follow.customer_id,
+            staff_id=follow.staff_id,
+            type=CustomerEvent.Type.TAGGED,
+            occurred_at=timezone.now(),
+            source=CustomerEvent.Source.SYSTEM,
+            payload={"tags": [{"id": t.pk, "name": t.name} for t in new], "live_code": code.name},
+        )
 
 
 # --- Time-based reviews ---------------------------------------------------------------------------------

@@ -18,6 +18,7 @@ from django.utils import timezone
 from campaigns.models import LiveCode, StaffAdd, StaffDailyAdds
 from campaigns.services.livecodes import (
     LiveCodeSyncError,
+    livecode_add_apply,
     livecode_add_record,
     livecode_delete,
     livecode_evaluate,
@@ -25,7 +26,7 @@ from campaigns.services.livecodes import (
     livecode_save,
     livecode_sync,
 )
-from customers.models import Follow, FollowTag, Tag, TagGroup
+from customers.models import CustomerEvent, Follow, FollowTag, Tag, TagGroup
 from scrm.org.models import Staff
 from scrm.sandbox.actions.acquisition import scan_contact_way
 from scrm.sandbox.callbacks import callback_envelope
@@ -173,6 +174,13 @@ def test_auto_tags_remark_and_description_are_applied_once(corp, staff):
     assert (follow.remark, follow.description) == ("王小明·Fair", "Met Member 1 through Fair")
     assert list(FollowTag.objects.values_list("tag_id", flat=True)) == [tag.pk]
     assert calls("mark_tag") == 1 and calls("remark") == 1
+    tagged = CustomerEvent.objects.get(type=CustomerEvent.Type.TAGGED)
+    assert (tagged.customer_id, tagged.staff_id) == (follow.customer_id, follow.staff_id)
+    assert tagged.payload == {"tags": [{"id": tag.pk, "name": tag.name}], "live_code": "Fair"}
+
+    livecode_add_apply(follow_id=follow.pk, code_id=code.pk)  # a redelivered task
+    assert CustomerEvent.objects.filter(type=CustomerEvent.Type.TAGGED).count() == 1
+    assert FollowTag.objects.count() == 1
 
 
 def test_exclusive_way_sends_a_known_customer_back_to_their_staff(corp, staff):
