@@ -29,13 +29,8 @@ from scrm.admin import ScrmModelAdmin
 
 from ..models import Channel, LiveCode, LiveCodeHours, LiveCodeMember, LiveCodeSpecialDate
 from ..selectors.livecodes import livecode_adds_today, livecode_list
-from ..services.livecodes import (
-    CAPPED,
-    LiveCodeSyncError,
-    livecode_delete,
-    livecode_evaluate,
-    livecode_save,
-)
+from ..services.eligibility import CAPPED
+from ..services.livecodes import LiveCodeSyncError, livecode_delete, livecode_evaluate, livecode_save
 from .qr import QrDownloadsMixin
 
 STATE_MAX = 30

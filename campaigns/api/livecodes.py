@@ -24,7 +24,8 @@ from scrm.org.models import Department, Staff
 
 from ..models import LiveCode, LiveCodeHours, LiveCodeMember, LiveCodeSpecialDate
 from ..selectors.livecodes import livecode_list
-from ..services.livecodes import CAPPED, LiveCodeSyncError, livecode_delete, livecode_evaluate, livecode_save
+from ..services.eligibility import CAPPED
+from ..services.livecodes import LiveCodeSyncError, livecode_delete, livecode_evaluate, livecode_save
 
 __all__ = ["LiveCodeViewSet", "urlpatterns"]
 

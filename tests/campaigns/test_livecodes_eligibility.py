@@ -7,7 +7,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from campaigns.services.livecodes import (
+from campaigns.services.eligibility import (
     BACKUP_WAITING,
     CAPPED,
     INACTIVE,
@@ -23,9 +23,8 @@ from campaigns.services.livecodes import (
     livecode_eligibility,
     next_boundary,
     seat_cap,
-    template_check,
-    template_render,
 )
+from campaigns.services.livecodes import template_check, template_render
 
 TZ = ZoneInfo("Asia/Shanghai")
 # A Wednesday (weekday 2).
