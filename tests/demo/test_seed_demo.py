@@ -13,10 +13,10 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.management import CommandError, call_command
 from django.db import connection
-from django.db.models import Count
+from django.db.models import Count, Sum
 from django.utils import timezone
 
-from campaigns.models import Channel
+from campaigns.models import Channel, ChannelDay
 from customers.models import Customer, CustomerEvent, Follow, FollowTag, Tag, TagGroup
 from customers.selectors import customer_list
 from customers.services import customer_tag_ids_refresh
@@ -120,6 +120,9 @@ def test_builds_a_small_realistic_company():
     assert {s.position for s in Staff.objects.all()} <= {"店长", "副店长", "导购", "高级导购", "会员专员"}
     assert Staff.objects.filter(position="店长").count() == 3
     assert Staff.objects.filter(status="departed", departed_at__isnull=False).exists()  # transfers are shown
+    # The channel analytics hold the year already: every past day's adds through a channel.
+    rolled = ChannelDay.objects.aggregate(adds=Sum("adds"))["adds"]
+    assert rolled == Follow.objects.exclude(state="").count() > 0
 
     ids = re.compile(r"^w[mo][A-Za-z0-9]{30}$")
     assert all(ids.match(e) for e in Customer.objects.values_list("external_userid", flat=True))
