@@ -130,6 +130,7 @@ def run(
     runs: int = 11,
     warmup: int = 2,
     rebuild: bool = False,
+    as_is: bool = False,
     only: set[str] | None = None,
     say=print,
     sync_server: str | None = None,
@@ -148,7 +149,7 @@ def run(
         started=datetime.now().astimezone(), customers=customers, seed=seed, runs=runs, warmup=warmup
     )
     wanted = IN_PROCESS if only is None else only
-    if wanted - {"P2"}:  # P2's callbacks read nothing of the data set
+    if wanted - {"P2"} and not as_is:  # P2's callbacks read nothing of the data set
         report.build = ensure_data(customers=customers, seed=seed, rebuild=rebuild, say=say)
     memory = measure.memory_gib()
     report.machine = {
@@ -260,6 +261,12 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--rebuild", action="store_true", help="Rebuild the data set even if its size matches."
     )
+    parser.add_argument(
+        "--as-is",
+        action="store_true",
+        help="Measure the data set the database holds, whatever its size: no build (e.g. P5 on a "
+        "sandbox filled by `seed_demo --no-sync`).",
+    )
     parser.add_argument("--only", help="Comma-separated subset of P1,P2,P2b,P3,P4,P5 (default: all).")
     parser.add_argument("--json", type=Path, help="Also write the figures as JSON to this file.")
     return parser.parse_args(argv)
@@ -279,6 +286,7 @@ def main(argv: list[str] | None = None) -> int:
         runs=args.runs,
         warmup=args.warmup,
         rebuild=args.rebuild,
+        as_is=args.as_is,
         only=only,
         say=lambda m: print(m, flush=True),
     )
