@@ -20,7 +20,6 @@ from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext, pgettext_lazy
 from django.utils.translation import gettext_lazy as _
 from unfold.admin import TabularInline
-from unfold.decorators import display
 
 from scrm.admin import ScrmModelAdmin
 
@@ -32,7 +31,7 @@ from ..selectors.groupcodes import (
     groupcode_members_by_group,
 )
 from ..services.groupcodes import GroupCodeEntry, channel_taken, groupcode_delete, groupcode_save
-from .qr import QrDownloadsMixin
+from .codes import CodeAdminMixin
 
 STATE_MAX = 30
 
@@ -128,7 +127,7 @@ class GroupCodeChatInline(TabularInline):
 
 
 @admin.register(GroupCode)
-class GroupCodeAdmin(QrDownloadsMixin, ScrmModelAdmin):
+class GroupCodeAdmin(CodeAdminMixin, ScrmModelAdmin):
     qr_filename_prefix = "group-code"
     poster_subtitle = _("Scan to join the group")
     sandbox_move = "scan_join_way"
@@ -193,18 +192,6 @@ class GroupCodeAdmin(QrDownloadsMixin, ScrmModelAdmin):
             code.group_counts = counts.get(code.pk, {})
             code.joins_today = joins.get(code.pk, 0)
         return results
-
-    @display(description=pgettext_lazy("channel", "state"), ordering="channel__state")
-    def show_state(self, obj: GroupCode):
-        return obj.channel.state
-
-    @display(
-        description=_("status"),
-        ordering="status",
-        label={GroupCode.Status.ACTIVE: "success", GroupCode.Status.PAUSED: "warning"},
-    )
-    def show_status(self, obj: GroupCode):
-        return obj.status, obj.get_status_display()
 
     @admin.display(description=_("groups live"))
     def groups_live(self, obj: GroupCode):

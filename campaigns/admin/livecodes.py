@@ -23,7 +23,6 @@ from django.utils.html import format_html
 from django.utils.translation import gettext, pgettext_lazy
 from django.utils.translation import gettext_lazy as _
 from unfold.admin import TabularInline
-from unfold.decorators import display
 
 from scrm.admin import ScrmModelAdmin
 
@@ -31,7 +30,7 @@ from ..models import Channel, LiveCode, LiveCodeHours, LiveCodeMember, LiveCodeS
 from ..selectors.livecodes import livecode_adds_today, livecode_list
 from ..services.eligibility import CAPPED
 from ..services.livecodes import LiveCodeSyncError, livecode_delete, livecode_evaluate, livecode_save
-from .qr import QrDownloadsMixin
+from .codes import CodeAdminMixin
 
 STATE_MAX = 30
 
@@ -170,7 +169,7 @@ class SpecialDateInline(TabularInline):
 
 
 @admin.register(LiveCode)
-class LiveCodeAdmin(QrDownloadsMixin, ScrmModelAdmin):
+class LiveCodeAdmin(CodeAdminMixin, ScrmModelAdmin):
     qr_filename_prefix = "live-code"
     poster_subtitle = _("Scan to add us on WeCom")
     sandbox_move = "scan_contact_way"
@@ -224,18 +223,6 @@ class LiveCodeAdmin(QrDownloadsMixin, ScrmModelAdmin):
         for code in results:
             code.adds_today = adds.get(code.pk, 0)
         return results
-
-    @display(description=pgettext_lazy("channel", "state"), ordering="channel__state")
-    def show_state(self, obj: LiveCode):
-        return obj.channel.state
-
-    @display(
-        description=_("status"),
-        ordering="status",
-        label={LiveCode.Status.ACTIVE: "success", LiveCode.Status.PAUSED: "warning"},
-    )
-    def show_status(self, obj: LiveCode):
-        return obj.status, obj.get_status_display()
 
     @admin.display(description=_("adds today"))
     def adds_today(self, obj: LiveCode):

@@ -1,4 +1,5 @@
-"""The QR downloads of a code's admin (live codes, group codes): PNG, SVG and the A4 poster."""
+"""What the admins of live codes and group codes share: state and status columns, the way's
+config id, and the QR downloads (PNG, SVG and the A4 poster)."""
 
 from __future__ import annotations
 
@@ -9,13 +10,16 @@ from django.http import Http404, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
-from django.utils.translation import gettext
+from django.utils.translation import gettext, pgettext_lazy
+from django.utils.translation import gettext_lazy as _
+from unfold.decorators import display
 
 from ..services.qr import QrUnavailable, qr_download_response, qr_poster_response
 
 
-class QrDownloadsMixin:
-    """For a ``ModelAdmin`` of a code with ``name``, ``channel``, ``config_id`` and ``qr_code``.
+class CodeAdminMixin:
+    """For a ``ModelAdmin`` of a code with ``name``, ``channel``, ``status`` (active / paused),
+    ``config_id`` and ``qr_code``.
 
     Adds the views ``<pk>/qr.png``, ``<pk>/qr.svg`` and ``<pk>/poster/`` (named
     ``<app>_<model>_qr`` and ``…_poster``), :meth:`qr_links` for lists and forms, and
@@ -28,6 +32,14 @@ class QrDownloadsMixin:
     poster_subtitle = ""
     #: The sandbox console's move that scans this kind of code.
     sandbox_move = ""
+
+    @display(description=pgettext_lazy("channel", "state"), ordering="channel__state")
+    def show_state(self, obj):
+        return obj.channel.state
+
+    @display(description=_("status"), ordering="status", label={"active": "success", "paused": "warning"})
+    def show_status(self, obj):
+        return obj.status, obj.get_status_display()
 
     def _qr_route(self, what: str) -> str:
         return f"{self.opts.app_label}_{self.opts.model_name}_{what}"
