@@ -259,14 +259,19 @@ def livecode_delete(*, code: LiveCode) -> None:
 
 def livecode_channel_set(*, code: LiveCode, state: str, name: str) -> Channel:
     """Give the (unsaved or saved) code its channel with ``state``; the state is unique across
-    every channel, live codes' and group codes' alike."""
+    every channel, live codes' and group codes' alike.
+
+    A new state is a new channel: the old one keeps the adds WeCom already attributed to it
+    (``Follow.state`` holds the old value), so renaming it in place would part those adds from
+    their channel and from the code's history in the analytics.
+    """
     channel = code.channel if code.channel_id else None
-    if channel is None:
+    if channel is None or channel.state != state:
         channel = Channel.objects.create(state=state, name=name)
         code.channel = channel
-    elif (channel.state, channel.name) != (state, name):
-        channel.state, channel.name = state, name
-        channel.save(update_fields=["state", "name"])
+    elif channel.name != name:
+        channel.name = name
+        channel.save(update_fields=["name"])
     return channel
 
 

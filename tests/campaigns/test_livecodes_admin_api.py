@@ -271,6 +271,22 @@ def test_api_crud_and_status(api, corp, staff):
     assert not LiveCode.objects.exists() and not SandboxContactWay.objects.exists()
 
 
+def test_a_new_state_is_a_new_channel_and_the_old_one_keeps_its_adds(api, corp, staff):
+    created = api.post(LIST, body(staff), format="json")
+    assert created.status_code == 201, created.content
+    code = LiveCode.objects.get()
+    old = code.channel
+    moved = api.patch(f"{LIST}{code.pk}/", {"state": "api_code_2"}, format="json")
+    assert moved.status_code == 200, moved.content
+    code.refresh_from_db()
+    old.refresh_from_db()
+    assert code.channel.state == "api_code_2" and code.channel_id != old.pk
+    assert old.state == "api_code"  # the adds carrying the old state keep their channel
+    assert SandboxContactWay.objects.get(config_id=code.config_id).state == "api_code_2"
+    back = api.patch(f"{LIST}{code.pk}/", {"state": "api_code"}, format="json")
+    assert back.status_code == 400 and "state" in back.json()  # a state is never reused
+
+
 @pytest.mark.parametrize(
     ("change", "field"),
     [
