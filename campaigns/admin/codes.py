@@ -3,9 +3,10 @@ config id, and the QR downloads (PNG, SVG and the A4 poster)."""
 
 from __future__ import annotations
 
+from django import forms
 from django.conf import settings
 from django.contrib import messages
-from django.core.exceptions import PermissionDenied
+from django.core.exceptions import NON_FIELD_ERRORS, PermissionDenied, ValidationError
 from django.http import Http404, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.urls import path, reverse
@@ -15,6 +16,41 @@ from django.utils.translation import gettext_lazy as _
 from unfold.decorators import display
 
 from ..services.qr import QrUnavailable, qr_download_response, qr_poster_response
+
+#: WeCom's limit on a contact way's or join way's ``state``.
+STATE_MAX = 30
+
+
+class SaveRefused(Exception):
+    """The service refused the save after the form validated: show its errors on the form."""
+
+    def __init__(self, error: ValidationError) -> None:
+        super().__init__(str(error))
+        self.error = error
+
+
+class CodeForm(forms.ModelForm):
+    """A code's form: its ``state`` (a field of the subclass) starts as the channel's, and a fresh
+    bound copy can show the errors of a save the service refused."""
+
+    #: Errors of a refused save, replayed on the bound form (set by ``CodeAdminMixin.get_form``).
+    service_error: ValidationError | None = None
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if self.instance.channel_id and not self.is_bound:
+            self.initial["state"] = self.instance.channel.state
+
+    def clean(self):
+        cleaned = super().clean()
+        error = self.service_error
+        if error is not None:
+            details = (
+                error.message_dict if hasattr(error, "error_dict") else {NON_FIELD_ERRORS: error.messages}
+            )
+            for field, problems in details.items():
+                self.add_error(field if field in self.fields else None, problems)
+        return cleaned
 
 
 class CodeAdminMixin:
@@ -40,6 +76,23 @@ class CodeAdminMixin:
     @display(description=_("status"), ordering="status", label={"active": "success", "paused": "warning"})
     def show_status(self, obj):
         return obj.status, obj.get_status_display()
+
+    def get_form(self, request, obj=None, change=False, **kwargs):
+        form = super().get_form(request, obj, change=change, **kwargs)
+        refused = getattr(request, "_code_save_refused", None)
+        if refused is not None:
+            form = type(form.__name__, (form,), {"service_error": refused})
+        return form
+
+    def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
+        # Not wrapped in a transaction (ModelAdmin's is): the services call WeCom between their
+        # own short transactions. A refusal (``SaveRefused`` from ``save_related``) is replayed on
+        # a fresh, bound form.
+        try:
+            return self._changeform_view(request, object_id, form_url, extra_context)
+        except SaveRefused as refused:
+            request._code_save_refused = refused.error
+            return self._changeform_view(request, object_id, form_url, extra_context)
 
     def _qr_route(self, what: str) -> str:
         return f"{self.opts.app_label}_{self.opts.model_name}_{what}"

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from django import forms
 from django.contrib import admin, messages
-from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
+from django.core.exceptions import ValidationError
 from django.forms.models import BaseInlineFormSet
 from django.http import HttpResponseRedirect
 from django.urls import reverse
@@ -31,20 +31,10 @@ from ..selectors.groupcodes import (
     groupcode_members_by_group,
 )
 from ..services.groupcodes import GroupCodeEntry, channel_taken, groupcode_delete, groupcode_save
-from .codes import CodeAdminMixin
-
-STATE_MAX = 30
+from .codes import STATE_MAX, CodeAdminMixin, CodeForm, SaveRefused
 
 
-class _SaveRefused(Exception):
-    """The service refused the save after the form validated: show its errors on the form."""
-
-    def __init__(self, error: ValidationError) -> None:
-        super().__init__(str(error))
-        self.error = error
-
-
-class GroupCodeForm(forms.ModelForm):
+class GroupCodeForm(CodeForm):
     state = forms.CharField(
         label=pgettext_lazy("channel", "state"),
         max_length=STATE_MAX,
@@ -52,8 +42,6 @@ class GroupCodeForm(forms.ModelForm):
             "Put by WeCom on every member who joins through the code; at most 30 characters, unique."
         ),
     )
-    #: Errors of a refused save, replayed on the bound form (set by ``GroupCodeAdmin.get_form``).
-    service_error: ValidationError | None = None
 
     class Meta:
         model = GroupCode
@@ -68,27 +56,11 @@ class GroupCodeForm(forms.ModelForm):
             "welcome_template",
         ]
 
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        if self.instance.channel_id and not self.is_bound:
-            self.initial["state"] = self.instance.channel.state
-
     def clean_state(self) -> str:
         state = self.cleaned_data["state"].strip()
         if channel_taken(state=state, channel_id=self.instance.channel_id):
             raise ValidationError(_("This state is already used by another code."))
         return state
-
-    def clean(self):
-        cleaned = super().clean()
-        error = self.service_error
-        if error is not None:
-            details = (
-                error.message_dict if hasattr(error, "error_dict") else {NON_FIELD_ERRORS: error.messages}
-            )
-            for field, messages_ in details.items():
-                self.add_error(field if field in self.fields else None, messages_)
-        return cleaned
 
 
 class GroupCodeChatFormSet(BaseInlineFormSet):
@@ -174,13 +146,6 @@ class GroupCodeAdmin(CodeAdminMixin, ScrmModelAdmin):
     def get_queryset(self, request):
         return groupcode_list(user=request.user)
 
-    def get_form(self, request, obj=None, change=False, **kwargs):
-        form = super().get_form(request, obj, change=change, **kwargs)
-        refused = getattr(request, "_groupcode_refused", None)
-        if refused is not None:
-            form = type(form.__name__, (form,), {"service_error": refused})
-        return form
-
     # --- the list -------------------------------------------------------------------------------
 
     def prepare_page(self, request, results):
@@ -255,15 +220,6 @@ class GroupCodeAdmin(CodeAdminMixin, ScrmModelAdmin):
 
     # --- saving through the service --------------------------------------------------------------
 
-    def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
-        # Not wrapped in a transaction (ModelAdmin's is): the service calls WeCom between its own
-        # short transactions. A refusal is replayed on a fresh, bound form.
-        try:
-            return self._changeform_view(request, object_id, form_url, extra_context)
-        except _SaveRefused as refused:
-            request._groupcode_refused = refused.error
-            return self._changeform_view(request, object_id, form_url, extra_context)
-
     def save_model(self, request, obj, form, change):
         pass  # saved with its groups in save_related, by the service
 
@@ -283,7 +239,7 @@ class GroupCodeAdmin(CodeAdminMixin, ScrmModelAdmin):
         try:
             groupcode_save(code=form.instance, state=form.cleaned_data["state"], entries=entries)
         except ValidationError as error:
-            raise _SaveRefused(error) from error
+            raise SaveRefused(error) from error
 
     def delete_model(self, request, obj):
         groupcode_delete(code=obj)

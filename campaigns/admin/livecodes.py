@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from django import forms
 from django.contrib import admin, messages
-from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
+from django.core.exceptions import ValidationError
 from django.forms.models import BaseInlineFormSet
 from django.http import HttpResponseRedirect
 from django.template.response import TemplateResponse
@@ -30,27 +30,15 @@ from ..models import Channel, LiveCode, LiveCodeHours, LiveCodeMember, LiveCodeS
 from ..selectors.livecodes import livecode_adds_today, livecode_list
 from ..services.eligibility import CAPPED
 from ..services.livecodes import LiveCodeSyncError, livecode_delete, livecode_evaluate, livecode_save
-from .codes import CodeAdminMixin
-
-STATE_MAX = 30
+from .codes import STATE_MAX, CodeAdminMixin, CodeForm, SaveRefused
 
 
-class _SaveRefused(Exception):
-    """The service refused the save after the form validated: show its errors on the form."""
-
-    def __init__(self, error: ValidationError) -> None:
-        super().__init__(str(error))
-        self.error = error
-
-
-class LiveCodeForm(forms.ModelForm):
+class LiveCodeForm(CodeForm):
     state = forms.CharField(
         label=pgettext_lazy("channel", "state"),
         max_length=STATE_MAX,
         help_text=_("WeCom echoes it on every add through the code; at most 30 characters, unique."),
     )
-    #: Errors of a refused save, replayed on the bound form (set by ``LiveCodeAdmin.get_form``).
-    service_error: ValidationError | None = None
 
     class Meta:
         model = LiveCode
@@ -70,11 +58,6 @@ class LiveCodeForm(forms.ModelForm):
             "description_template",
         ]
 
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        if self.instance.channel_id and not self.is_bound:
-            self.initial["state"] = self.instance.channel.state
-
     def clean_state(self) -> str:
         state = self.cleaned_data["state"].strip()
         taken = Channel.objects.filter(state=state)
@@ -83,17 +66,6 @@ class LiveCodeForm(forms.ModelForm):
         if taken.exists():
             raise ValidationError(_("This state is already used by another channel."))
         return state
-
-    def clean(self):
-        cleaned = super().clean()
-        error = self.service_error
-        if error is not None:
-            details = (
-                error.message_dict if hasattr(error, "error_dict") else {NON_FIELD_ERRORS: error.messages}
-            )
-            for field, problems in details.items():
-                self.add_error(field if field in self.fields else None, problems)
-        return cleaned
 
 
 def _kept(formset) -> list[dict]:
@@ -208,13 +180,6 @@ class LiveCodeAdmin(CodeAdminMixin, ScrmModelAdmin):
         # WeCom takes is_exclusive only when a way is created (update_contact_way has no such field).
         return (*fields, "exclusive") if obj is not None and obj.config_id else fields
 
-    def get_form(self, request, obj=None, change=False, **kwargs):
-        form = super().get_form(request, obj, change=change, **kwargs)
-        refused = getattr(request, "_livecode_refused", None)
-        if refused is not None:
-            form = type(form.__name__, (form,), {"service_error": refused})
-        return form
-
     # --- the list -------------------------------------------------------------------------------
 
     def prepare_page(self, request, results):
@@ -261,15 +226,6 @@ class LiveCodeAdmin(CodeAdminMixin, ScrmModelAdmin):
 
     # --- saving through the service --------------------------------------------------------------
 
-    def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
-        # Not wrapped in a transaction (ModelAdmin's is): the service calls WeCom after its own
-        # short transaction. A refusal is replayed on a fresh, bound form.
-        try:
-            return self._changeform_view(request, object_id, form_url, extra_context)
-        except _SaveRefused as refused:
-            request._livecode_refused = refused.error
-            return self._changeform_view(request, object_id, form_url, extra_context)
-
     def save_model(self, request, obj, form, change):
         pass  # saved with its pool and hours in save_related, by the service
 
@@ -306,10 +262,10 @@ class LiveCodeAdmin(CodeAdminMixin, ScrmModelAdmin):
                 special_dates=special_dates,
             )
         except ValidationError as error:
-            raise _SaveRefused(error) from error
+            raise SaveRefused(error) from error
         except LiveCodeSyncError as error:
             if creating:
-                raise _SaveRefused(ValidationError(str(error))) from error
+                raise SaveRefused(ValidationError(str(error))) from error
             self.message_user(
                 request,
                 gettext(
