@@ -170,6 +170,17 @@ def int_param(value: Any, name: str, default: int | None = None) -> int:
         raise ApiError(40058, f"{name} must be an integer") from None
 
 
+def limit_param(ctx: Ctx, *, default: int, maximum: int, oversized_default: bool = False) -> int:
+    """The body's ``limit``: the default when missing or not positive; above ``maximum``, the
+    maximum, or the default for the endpoints WeCom documents that way (``oversized_default``)."""
+    limit = int_param(ctx.body.get("limit"), "limit", default=default)
+    if limit <= 0:
+        return default
+    if limit > maximum:
+        return default if oversized_default else maximum
+    return limit
+
+
 def str_list(value: Any, name: str) -> list[str]:
     if value is None:
         return []

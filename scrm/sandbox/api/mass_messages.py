@@ -30,6 +30,7 @@ from .base import (
     cursor_encode,
     endpoint,
     int_param,
+    limit_param,
     live_tags,
     member_get,
     str_list,
@@ -224,15 +225,6 @@ def _message_get(ctx: Ctx) -> SandboxMassMessage:
     return message
 
 
-def _limit(ctx: Ctx, *, default: int, maximum: int, oversized_default: bool = False) -> int:
-    limit = int_param(ctx.body.get("limit"), "limit", default=default)
-    if limit <= 0:
-        return default
-    if limit > maximum:
-        return default if oversized_default else maximum
-    return limit
-
-
 @endpoint("externalcontact/get_groupmsg_list_v2", "POST", contact=True)
 def get_groupmsg_list_v2(ctx: Ctx) -> Json:
     start = int_param(ctx.body.get("start_time"), "start_time")
@@ -245,7 +237,7 @@ def get_groupmsg_list_v2(ctx: Ctx) -> Json:
     filter_type = int_param(ctx.body.get("filter_type"), "filter_type", default=2)
     if filter_type not in (0, 1, 2):
         raise ApiError(40058, "filter_type must be 0, 1 or 2")
-    limit = _limit(ctx, default=50, maximum=100, oversized_default=True)
+    limit = limit_param(ctx, default=50, maximum=100, oversized_default=True)
     messages = SandboxMassMessage.objects.filter(
         corp_id=ctx.corp_id, chat_type=chat_type, create_time__gte=start, create_time__lte=end
     )
@@ -273,7 +265,7 @@ def get_groupmsg_list_v2(ctx: Ctx) -> Json:
 @endpoint("externalcontact/get_groupmsg_task", "POST", contact=True)
 def get_groupmsg_task(ctx: Ctx) -> Json:
     message = _message_get(ctx)
-    limit = _limit(ctx, default=500, maximum=1000)
+    limit = limit_param(ctx, default=500, maximum=1000)
     after = cursor_decode(ctx.body.get("cursor"))
     page = list(message.tasks.filter(id__gt=after).order_by("id")[: limit + 1])
     more = len(page) > limit
@@ -293,7 +285,7 @@ def get_groupmsg_send_result(ctx: Ctx) -> Json:
     userid = ctx.body.get("userid")
     if not userid:
         raise ApiError(41009)
-    limit = _limit(ctx, default=500, maximum=1000)
+    limit = limit_param(ctx, default=500, maximum=1000)
     after = cursor_decode(ctx.body.get("cursor"))
     page = list(
         message.recipients.filter(userid=userid, id__gt=after)

@@ -30,6 +30,7 @@ from .base import (
     cursor_encode,
     endpoint,
     int_param,
+    limit_param,
     live_tags,
     str_list,
 )
@@ -195,15 +196,6 @@ def _moment_get(ctx: Ctx) -> SandboxMoment:
     return moment
 
 
-def _limit(ctx: Ctx, *, default: int, maximum: int, oversized_default: bool = False) -> int:
-    limit = int_param(ctx.body.get("limit"), "limit", default=default)
-    if limit <= 0:
-        return default
-    if limit > maximum:
-        return default if oversized_default else maximum
-    return limit
-
-
 @endpoint("externalcontact/get_moment_list", "POST", contact=True)
 def get_moment_list(ctx: Ctx) -> Json:
     start = int_param(ctx.body.get("start_time"), "start_time")
@@ -213,7 +205,7 @@ def get_moment_list(ctx: Ctx) -> Json:
     filter_type = int_param(ctx.body.get("filter_type"), "filter_type", default=2)
     if filter_type not in (0, 1, 2):
         raise ApiError(40058, "filter_type must be 0, 1 or 2")
-    limit = _limit(ctx, default=20, maximum=20, oversized_default=True)
+    limit = limit_param(ctx, default=20, maximum=20, oversized_default=True)
     moments = SandboxMoment.objects.filter(
         corp_id=ctx.corp_id, job_status=3, create_time__gte=start, create_time__lte=end
     )
@@ -257,7 +249,7 @@ def get_moment_task(ctx: Ctx) -> Json:
     moment = _moment_get(ctx)
     if moment.create_type != 0:
         raise ApiError(41060, "only corp-created moments have tasks")
-    limit = _limit(ctx, default=500, maximum=1000)
+    limit = limit_param(ctx, default=500, maximum=1000)
     after = cursor_decode(ctx.body.get("cursor"))
     page = list(
         moment.tasks.filter(id__gt=after).order_by("id").values("id", "userid", "publish_status")[: limit + 1]
@@ -298,7 +290,7 @@ def _customers_page(ctx: Ctx, moment: SandboxMoment, userid: str, limit: int) ->
 def get_moment_customer_list(ctx: Ctx) -> Json:
     moment = _moment_get(ctx)
     task = _published_task(ctx, moment)
-    page, next_cursor = _customers_page(ctx, moment, task.userid, _limit(ctx, default=500, maximum=1000))
+    page, next_cursor = _customers_page(ctx, moment, task.userid, limit_param(ctx, default=500, maximum=1000))
     return {
         "customer_list": [{"userid": task.userid, "external_userid": c["external_userid"]} for c in page],
         "next_cursor": next_cursor,
@@ -309,7 +301,9 @@ def get_moment_customer_list(ctx: Ctx) -> Json:
 def get_moment_send_result(ctx: Ctx) -> Json:
     moment = _moment_get(ctx)
     task = _published_task(ctx, moment)
-    page, next_cursor = _customers_page(ctx, moment, task.userid, _limit(ctx, default=3000, maximum=5000))
+    page, next_cursor = _customers_page(
+        ctx, moment, task.userid, limit_param(ctx, default=3000, maximum=5000)
+    )
     return {
         "customer_list": [{"external_userid": c["external_userid"]} for c in page],
         "next_cursor": next_cursor,
