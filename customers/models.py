@@ -53,6 +53,14 @@ class Customer(models.Model):
     )
     custom_fields = models.JSONField(_("custom fields"), default=dict, blank=True)
     tag_ids = IdArrayField(_("corporate tag ids"))
+    # Orders arrive from other systems (a later feature); until then these stay empty and the
+    # segment rules on spend and last order match no one.
+    spend_90d = models.DecimalField(
+        _("spend in the last 90 days"), max_digits=14, decimal_places=2, default=0
+    )
+    last_order_at = models.DateTimeField(_("last order at"), null=True, blank=True)
+    # The customer asked to receive no more broadcasts: every outreach leaves them out.
+    opted_out_at = models.DateTimeField(_("opted out of broadcasts at"), null=True, blank=True)
     created_at = models.DateTimeField(_("created at"), auto_now_add=True)
     updated_at = models.DateTimeField(_("updated at"), auto_now=True)
 
@@ -352,3 +360,36 @@ class CustomerNote(models.Model):
 
     def __str__(self) -> str:
         return self.body[:40]
+
+
+class Segment(models.Model):
+    """A saved audience (客户分群, PRODUCT.md B3): rules over customers, evaluated on demand.
+
+    ``rules`` is a dict in the format of :mod:`customers.segments` (tags ANY / ALL / NONE, staff,
+    departments, channels, add dates, gender, lifecycle stage, groups, spend, last order). The
+    audience is never stored here: broadcasts materialize it into their own recipient rows.
+    """
+
+    name = models.CharField(_("name"), max_length=128, unique=True)
+    description = models.TextField(_("description"), blank=True)
+    rules = models.JSONField(_("rules"), default=dict, blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("created by"),
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+    last_count = models.PositiveIntegerField(_("last count"), null=True, blank=True, editable=False)
+    last_counted_at = models.DateTimeField(_("counted at"), null=True, blank=True, editable=False)
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+    updated_at = models.DateTimeField(_("updated at"), auto_now=True)
+
+    class Meta:
+        verbose_name = _("segment")
+        verbose_name_plural = _("segments")
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name

@@ -314,6 +314,24 @@ LIVECODE_NEW_ACCOUNT_DAYS = env.int("LIVECODE_NEW_ACCOUNT_DAYS", default=30)
 LIVECODE_NEW_ACCOUNT_CAP = env.int("LIVECODE_NEW_ACCOUNT_CAP", default=60)
 LIVECODE_ESTABLISHED_CAP = env.int("LIVECODE_ESTABLISHED_CAP", default=200)
 
+# --- Outreach: broadcasts, moments, SOP ---------------------------------------------------------------
+
+# WeCom's receive cap on corp mass messages per customer and per group (WECOM.md §8.3), as set in
+# 群发助手 → 设置群发规则: "month_days" (as many as the month has days), "week_7", "day_1" or the
+# legacy "month_4". Counted across every broadcast and SOP send before anything is sent.
+OUTREACH_RECEIVE_CAP = env.str("OUTREACH_RECEIVE_CAP", default="month_days")
+if OUTREACH_RECEIVE_CAP not in ("month_days", "week_7", "day_1", "month_4"):
+    raise ImproperlyConfigured(
+        "OUTREACH_RECEIVE_CAP must be 'month_days', 'week_7', 'day_1' or 'month_4', "
+        f"not {OUTREACH_RECEIVE_CAP!r}."
+    )
+# Quiet hours (local time, HH:MM-HH:MM, may wrap midnight): nothing is handed to WeCom and no SOP
+# step falls due inside them; work due then waits for their end.
+OUTREACH_QUIET_HOURS = env.str("OUTREACH_QUIET_HOURS", default="21:30-08:00")
+# A scheduled occurrence (SOP step, group post, scheduled broadcast) found this many hours late
+# (the scheduler or the workers were down) is skipped with its reason instead of run.
+SOP_MISSED_GRACE_HOURS = env.int("SOP_MISSED_GRACE_HOURS", default=6)
+
 # --- Logging --------------------------------------------------------------------------------------
 
 LOGGING = {
