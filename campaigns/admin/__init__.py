@@ -1,3 +1,15 @@
 """The campaigns admin, one module per concept."""
 
-from . import analytics, channels, groupcodes, livecodes, welcome  # noqa: F401
+from . import (  # noqa: F401
+    analytics,
+    broadcasts,
+    channels,
+    content,
+    groupcodes,
+    groupsop,
+    livecodes,
+    moments,
+    sop,
+    stafftasks,
+    welcome,
+)

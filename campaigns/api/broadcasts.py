@@ -1,0 +1,3 @@
+"""REST API of broadcasts (filled in by its feature)."""
+
+urlpatterns: list = []

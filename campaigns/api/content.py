@@ -1,0 +1,3 @@
+"""REST API of content (filled in by its feature)."""
+
+urlpatterns: list = []

@@ -1,0 +1,3 @@
+"""REST API of group SOP (filled in by its feature)."""
+
+urlpatterns: list = []

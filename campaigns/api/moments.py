@@ -1,0 +1,3 @@
+"""REST API of moments (filled in by its feature)."""
+
+urlpatterns: list = []

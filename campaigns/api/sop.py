@@ -1,0 +1,3 @@
+"""REST API of sop (filled in by its feature)."""
+
+urlpatterns: list = []

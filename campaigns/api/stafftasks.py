@@ -1,0 +1,3 @@
+"""REST API of stafftasks (filled in by its feature)."""
+
+urlpatterns: list = []

@@ -1,0 +1,3 @@
+"""Tasks of broadcasts."""
+
+__all__: list[str] = []

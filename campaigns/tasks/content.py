@@ -1,0 +1,3 @@
+"""Tasks of content."""
+
+__all__: list[str] = []

@@ -1,0 +1,3 @@
+"""Tasks of group SOP."""
+
+__all__: list[str] = []

@@ -1,0 +1,3 @@
+"""Tasks of moments."""
+
+__all__: list[str] = []

@@ -1,0 +1,3 @@
+"""Tasks of sop."""
+
+__all__: list[str] = []

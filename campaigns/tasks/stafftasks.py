@@ -1,0 +1,3 @@
+"""Tasks of stafftasks."""
+
+__all__: list[str] = []
