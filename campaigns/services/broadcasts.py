@@ -23,6 +23,7 @@ def broadcast_create(
     attachments: Sequence[dict] = (),
     segment_id: int | None = None,
     rules: dict | None = None,
+    customer_ids: Sequence[int] | None = None,
     scheduled_at: datetime | None = None,
     origin: str = Broadcast.Origin.SOP,
     origin_key: str | None = None,
@@ -30,8 +31,9 @@ def broadcast_create(
     """Create a broadcast and launch it (now or at ``scheduled_at``).
 
     ``attachments`` are dicts of :class:`~campaigns.models.AttachmentContent` fields. For groups,
-    ``rules`` is ``{"owners", "group_tags", "stores", "groups"}``. A second call with the same
-    ``origin_key`` returns the first broadcast and creates nothing.
+    ``rules`` is ``{"owners", "group_tags", "stores", "groups"}``. ``customer_ids`` names the
+    customers outright (an SOP step's due enrolments) instead of a segment or rules. A second call
+    with the same ``origin_key`` returns the first broadcast and creates nothing.
     """
     raise NotImplementedError
 
