@@ -39,6 +39,8 @@ def _kind(field: models.Field) -> str:
         return "ts"
     if isinstance(field, (models.IntegerField, models.AutoField, models.BigAutoField, models.SmallAutoField)):
         return "int"
+    if isinstance(field, models.DecimalField):
+        return "decimal"
     if isinstance(field, (models.CharField, models.TextField)):
         return "text"
     name = f"{field.model.__name__}.{field.name}"
@@ -190,6 +192,7 @@ class CopySink(Sink):
         special = " or ".join(f"{c} in {value}" for c in "BTLR")
         expression = {
             "int": f"{value}",
+            "decimal": f"{value}",
             # translate() looks every character up in a dict when the text is not ASCII: test first.
             "text": f"({value}.translate(E) if {special} else {value})",
             "bool": f"('t' if {value} else 'f')",
