@@ -192,7 +192,7 @@ class CopySink(Sink):
         special = " or ".join(f"{c} in {value}" for c in "BTLR")
         expression = {
             "int": f"{value}",
-            "decimal": f"{value}",
+            "decimal": f"str({value})",
             # translate() looks every character up in a dict when the text is not ASCII: test first.
             "text": f"({value}.translate(E) if {special} else {value})",
             "bool": f"('t' if {value} else 'f')",
