@@ -55,8 +55,9 @@ class Customer(models.Model):
     tag_ids = IdArrayField(_("corporate tag ids"))
     # Orders arrive from other systems (a later feature); until then these stay empty and the
     # segment rules on spend and last order match no one.
+    # db_default too: the sync's bulk upsert (customers/wecom.py) names only the columns it fills.
     spend_90d = models.DecimalField(
-        _("spend in the last 90 days"), max_digits=14, decimal_places=2, default=0
+        _("spend in the last 90 days"), max_digits=14, decimal_places=2, default=0, db_default=0
     )
     last_order_at = models.DateTimeField(_("last order at"), null=True, blank=True)
     # The customer asked to receive no more broadcasts: every outreach leaves them out.
@@ -73,6 +74,15 @@ class Customer(models.Model):
             models.Index(fields=["gender", "-id"], name="cust_customer_gender_idx"),
             # Prefix search by name (LIKE 'x%') can use the index on PostgreSQL whatever its collation.
             models.Index(fields=["name"], name="cust_customer_name_idx", opclasses=["varchar_pattern_ops"]),
+            # Partial: empty, and free on writes, until orders arrive (the segment rules on orders).
+            models.Index(
+                fields=["last_order_at"],
+                condition=models.Q(last_order_at__isnull=False),
+                name="cust_customer_last_order_idx",
+            ),
+            models.Index(
+                fields=["spend_90d"], condition=models.Q(spend_90d__gt=0), name="cust_customer_spend_idx"
+            ),
         ]
 
     def __str__(self) -> str:
