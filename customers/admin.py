@@ -811,3 +811,6 @@ class PersonalTagAdmin(ScrmModelAdmin):
         if db_field.name == "staff":
             kwargs["queryset"] = staff_list(user=request.user)
         return super().formfield_for_foreignkey(db_field, request, **kwargs)
+
+
+from . import admin_segments  # noqa: E402, F401  (registers the segment admin)

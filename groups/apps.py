@@ -12,7 +12,10 @@ class GroupsConfig(AppConfig):
         from scrm.wecom import events, sync
 
         from . import handlers
+        from .segments import segment_rules_register
         from .sync import groups_sync
+
+        segment_rules_register()  # groups_any, in_any_group (customers.segments' registry)
 
         sync.register_sync_step("groups", order=sync.ORDER_GROUPS)(groups_sync)
         order = events.ORDER_GROUPS
