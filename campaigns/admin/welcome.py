@@ -26,6 +26,7 @@ from scrm.admin import ReadOnlyAdminMixin, ScrmModelAdmin
 from ..models import GroupWelcomeTemplate, WelcomeAttachment, WelcomeMessage, WelcomeSend
 from ..models.welcome import MAX_ATTACHMENTS, WELCOME_PLACEHOLDERS
 from ..selectors.welcome import group_welcome_template_list, welcome_message_list, welcome_send_list
+from ..services.content import sensitive_words_screen, sensitive_words_warning
 from ..services.welcome import (
     group_welcome_template_delete,
     group_welcome_template_save,
@@ -83,11 +84,26 @@ class AttachmentFileForm(forms.ModelForm):
         super()._update_errors(errors)
 
 
+def sensitive_words_form_screen(form: forms.Form, names: tuple[str, ...]) -> list[str]:
+    """Screen the form's ``names`` fields: a blocked word becomes an error on its field; returns
+    the warn-only words."""
+    try:
+        return sensitive_words_screen({name: form.cleaned_data.get(name) or "" for name in names})
+    except ValidationError as error:
+        form.add_error(None, error)
+        return []
+
+
 class WelcomeAttachmentForm(AttachmentFileForm):
     class Meta:
         model = WelcomeAttachment
         formfield_callback = url_https
         fields = ["kind", *ATTACHMENT_MODEL_FIELDS, "order"]
+
+    def clean(self):
+        cleaned = super().clean()
+        sensitive_words_form_screen(self, ("title", "description"))
+        return cleaned
 
 
 class AttachmentFormSet(forms.BaseInlineFormSet):
@@ -142,6 +158,11 @@ class WelcomeMessageForm(forms.ModelForm):
             "names": names
         }
 
+    def clean(self):
+        cleaned = super().clean()
+        sensitive_words_form_screen(self, ("text",))
+        return cleaned
+
 
 @admin.register(WelcomeMessage)
 class WelcomeMessageAdmin(ScrmModelAdmin):
@@ -165,6 +186,8 @@ class WelcomeMessageAdmin(ScrmModelAdmin):
 
     def save_model(self, request, obj, form, change):
         welcome_message_save(message=obj)  # attachments follow in save_related, same transaction
+        if obj.sensitive_warnings:
+            self.message_user(request, sensitive_words_warning(obj.sensitive_warnings), messages.WARNING)
 
     @display(description=_("for"))
     def target(self, obj):
@@ -300,7 +323,10 @@ class GroupWelcomeTemplateAdmin(ScrmModelAdmin):
         return self._changeform_view(request, object_id, form_url, extra_context)
 
     def save_model(self, request, obj, form, change):
-        pass  # saved by the form's service call, after WeCom accepted it
+        # Saved by the form's service call, after WeCom accepted it.
+        warnings = getattr(obj, "sensitive_warnings", None)
+        if warnings:
+            self.message_user(request, sensitive_words_warning(warnings), messages.WARNING)
 
     def delete_view(self, request, object_id, extra_context=None):
         if request.method == "POST":

@@ -14,7 +14,7 @@ import binascii
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.core.validators import URLValidator
 from django.utils.translation import gettext as _
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import extend_schema, extend_schema_field
 from rest_framework import serializers
 from rest_framework.decorators import action
 from rest_framework.response import Response
@@ -52,6 +52,22 @@ class BlankableUrlField(serializers.CharField):
             except DjangoValidationError:
                 raise serializers.ValidationError(_("Enter a valid URL.")) from None
         return value
+
+
+@extend_schema_field(serializers.ListField(child=serializers.CharField()))
+class WarningsField(serializers.Field):
+    """The warn-only sensitive words the save found (``campaigns.services.content``); empty when
+    reading."""
+
+    def __init__(self, **kwargs):
+        kwargs.update(read_only=True, source="*")
+        kwargs.setdefault(
+            "help_text", "Warn-only sensitive words the content holds: saved, but worth a second look."
+        )
+        super().__init__(**kwargs)
+
+    def to_representation(self, value) -> list[str]:
+        return list(getattr(value, "sensitive_warnings", None) or [])
 
 
 class AttachmentFileMixin(serializers.Serializer):
@@ -113,6 +129,7 @@ class WelcomePreviewSerializer(serializers.Serializer):
 class WelcomeMessageSerializer(ModelSerializer):
     url = DetailUrlField(view_name="api-v1:welcome-message-detail")
     attachments = WelcomeAttachmentSerializer(many=True, required=False)
+    warnings = WarningsField()
 
     class Meta:
         model = WelcomeMessage
@@ -130,6 +147,7 @@ class WelcomeMessageSerializer(ModelSerializer):
             "attachments",
             "created_at",
             "updated_at",
+            "warnings",
         ]
         read_only_fields = ["created_at", "updated_at"]
 
@@ -166,8 +184,9 @@ class WelcomeMessageViewSet(ModelViewSet):
                 for name, value in item.items():
                     setattr(attachment, name, value)
                 attachments.append(attachment)
-        serializer.instance = welcome_message_save(message=message, attachments=attachments)
-        serializer.instance = self.get_queryset().get(pk=serializer.instance.pk)
+        saved = welcome_message_save(message=message, attachments=attachments)
+        serializer.instance = self.get_queryset().get(pk=saved.pk)
+        serializer.instance.sensitive_warnings = saved.sensitive_warnings
 
     def perform_create(self, serializer):
         self._save(serializer, WelcomeMessage())
@@ -191,6 +210,7 @@ class GroupWelcomeTemplateSerializer(AttachmentFileMixin, ModelSerializer):
     kind = serializers.ChoiceField(
         choices=AttachmentKind.choices, allow_blank=True, required=False, help_text="The attachment, if any."
     )
+    warnings = WarningsField()
 
     class Meta:
         model = GroupWelcomeTemplate
@@ -209,6 +229,7 @@ class GroupWelcomeTemplateSerializer(AttachmentFileMixin, ModelSerializer):
             "synced_at",
             "created_at",
             "updated_at",
+            "warnings",
         ]
         read_only_fields = ["template_id", "synced_at", "created_at", "updated_at"]
 

@@ -45,6 +45,7 @@ from ..models import (
 )
 from ..models.welcome import MAX_ATTACHMENTS, AttachmentContent
 from ..selectors.welcome import welcome_message_choose
+from .content import SensitiveWordBlocked, sensitive_words_check, sensitive_words_screen
 
 logger = logging.getLogger(__name__)
 
@@ -68,7 +69,9 @@ def welcome_message_save(
     """Validate and save ``message`` (and, when given, replace its attachments by ``attachments``).
 
     Files are uploaded to WeCom after commit, by a task: a save never waits for WeCom, and a
-    failed upload is done again by the next send or the hourly refresh.
+    failed upload is done again by the next send or the hourly refresh. A blocked sensitive word
+    is a :class:`ValidationError` naming it; warn-only words found are left on the message as
+    ``sensitive_warnings``, for the admin or the API to show.
     """
     message.full_clean()
     new = list(attachments) if attachments is not None else None
@@ -84,6 +87,12 @@ def welcome_message_save(
                 problems += [f"#{number}: {text}" for text in error.messages]
         if problems:
             raise ValidationError({"attachments": problems})
+    message.sensitive_warnings = sensitive_words_screen(
+        {
+            "text": message.text,
+            "attachments": [text for a in new or () for text in (a.title, a.description)],
+        }
+    )
     has_attachments = bool(new) if new is not None else bool(message.pk and message.attachments.exists())
     if not message.text.strip() and not has_attachments:
         raise ValidationError({"text": [_("Give a text, an attachment, or both.")]})
@@ -318,7 +327,8 @@ def welcome_send(*, send_id: int) -> float | None:
 
     0 → sent; 41051 → already delivered (another app won the code, or our earlier attempt did);
     41050 → expired, logged and never retried; transient failures are retried after a short pause
-    while the 20 s window lasts, then expired; any other error → failed. Each outcome writes one
+    while the 20 s window lasts, then expired; any other error → failed, and so does content holding
+    a blocked sensitive word (nothing is sent; the reason names the word). Each outcome writes one
     timeline event. A row already finished, or claimed by another delivery, is left alone.
     """
     row = (
@@ -334,6 +344,18 @@ def welcome_send(*, send_id: int) -> float | None:
     deadline = row.received_at + WELCOME_WINDOW
     if row.message is None:  # the message was deleted since it was chosen
         _finish(row, Status.FAILED, _("The welcome message was deleted before it could be sent."))
+        return None
+    try:  # screened again: a word may have been listed since the message was saved
+        sensitive_words_check(
+            str(row.content.get("text") or ""),
+            *(
+                str(a.get(key) or "")
+                for a in row.content.get("attachments", ())
+                for key in ("title", "description")
+            ),
+        )
+    except SensitiveWordBlocked as error:
+        _finish(row, Status.FAILED, " ".join(error.messages))
         return None
     try:
         attachments = _attachments_payload(row.message, now=timezone.now())
@@ -386,6 +408,9 @@ def group_welcome_template_save(*, template: GroupWelcomeTemplate) -> GroupWelco
     atomic with the WeCom call on purpose: no transaction stays open across a WeCom request.
     """
     template.full_clean()
+    template.sensitive_warnings = sensitive_words_screen(
+        {"text": template.text, "title": template.title, "description": template.description}
+    )
     client = wecom_client()
     try:
         fields = _template_fields(template)
