@@ -15,6 +15,7 @@ and per recipient (sent, not a friend, over the receive cap) from WeCom's result
 from __future__ import annotations
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
@@ -63,6 +64,8 @@ class Broadcast(models.Model):
         Segment, verbose_name=_("segment"), null=True, blank=True, on_delete=models.PROTECT, related_name="+"
     )
     rules = models.JSONField(_("audience rules"), default=dict, blank=True)
+    # Customers named outright (an SOP step's due enrolments) instead of a segment or rules.
+    customer_ids = models.JSONField(_("customers"), null=True, blank=True, editable=False)
     # How a customer followed by several staff picks the sender (campaigns.services.broadcasts).
     sender_rule = models.CharField(_("sender rule"), max_length=24, default="last_added")
     scheduled_at = models.DateTimeField(_("send at"), null=True, blank=True, db_index=True)
@@ -118,6 +121,11 @@ class BroadcastAttachment(AttachmentContent):
         verbose_name_plural = _("attachments")
         ordering = ["position", "id"]
 
+    def clean(self) -> None:
+        errors = self.attachment_errors()
+        if errors:
+            raise ValidationError(errors)
+
 
 class BroadcastBatch(models.Model):
     """One ``add_msg_template`` call: one sender's recipients, at most the call size.
@@ -147,6 +155,18 @@ class BroadcastBatch(models.Model):
     # From get_groupmsg_task: whether the sender confirmed the task in the WeCom client.
     confirmed_at = models.DateTimeField(_("confirmed by sender at"), null=True, blank=True)
     error = models.TextField(_("error"), blank=True)
+    # The dispatch protocol (campaigns.services.broadcast_dispatch): who holds the claim, when the
+    # next attempt may start (backoff, quiet hours), when a send task was last queued for it.
+    claim_token = models.CharField(_("claim token"), max_length=32, blank=True)
+    not_before = models.DateTimeField(_("next attempt at"), null=True, blank=True)
+    queued_at = models.DateTimeField(_("queued at"), null=True, blank=True)
+    # When the senders were reminded (ISO times): WeCom allows 3 reminders per message in 24 hours.
+    reminded_at = models.JSONField(_("reminded at"), default=list, blank=True)
+    results_synced_at = models.DateTimeField(_("results synced at"), null=True, blank=True)
+    # The batch's recipients: its sender's pending rows with ids in [first_id, last_id]. Their
+    # ``batch`` is set when they are handed over, in the same UPDATE (one write per row).
+    first_id = models.PositiveBigIntegerField(_("first recipient id"), default=0)
+    last_id = models.PositiveBigIntegerField(_("last recipient id"), default=0)
 
     class Meta:
         verbose_name = _("sender batch")
@@ -188,7 +208,11 @@ class BroadcastRecipient(models.Model):
         GROUP_DISMISSED = "group_dismissed", _("group dismissed")
         NO_OWNER = "no_owner", _("group has no active owner")
 
-    broadcast = models.ForeignKey(Broadcast, on_delete=models.CASCADE, related_name="recipients")
+    # No single-column indexes on broadcast and batch: the composite ones below lead with them,
+    # and every index is one more write per row when a million recipients are planned and handed.
+    broadcast = models.ForeignKey(
+        Broadcast, on_delete=models.CASCADE, related_name="recipients", db_index=False
+    )
     customer = models.ForeignKey(Customer, null=True, blank=True, on_delete=models.CASCADE, related_name="+")
     group = models.ForeignKey(GroupChat, null=True, blank=True, on_delete=models.CASCADE, related_name="+")
     # external_userid or chat_id, as sent to WeCom and as WeCom reports results.
@@ -197,7 +221,7 @@ class BroadcastRecipient(models.Model):
         Staff, verbose_name=_("sender"), null=True, blank=True, on_delete=models.PROTECT, related_name="+"
     )
     batch = models.ForeignKey(
-        BroadcastBatch, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+        BroadcastBatch, null=True, blank=True, on_delete=models.SET_NULL, related_name="+", db_index=False
     )
     status = models.CharField(_("status"), max_length=16, choices=Status.choices, default=Status.PENDING)
     reason = models.CharField(_("left out because"), max_length=24, choices=Reason.choices, blank=True)
@@ -213,6 +237,12 @@ class BroadcastRecipient(models.Model):
         indexes = [
             models.Index(fields=["broadcast", "status"], name="camp_bcast_rcpt_status_idx"),
             models.Index(fields=["batch", "status"], name="camp_bcast_rcpt_batch_idx"),
+            # Dispatch: one sender's recipients still to hand over, by id range (a batch).
+            models.Index(
+                fields=["broadcast", "sender", "id"],
+                condition=models.Q(status="pending"),
+                name="camp_bcast_rcpt_pending_idx",
+            ),
             # The receive cap: how many broadcasts reached this customer (or group) since a time.
             models.Index(
                 fields=["target", "handed_at"],
