@@ -1,5 +1,5 @@
 #!/usr/bin/env python
-"""Run QUALITY.md's P1 to P5 (and P2b) benchmarks against the database in DATABASE_URL.
+"""Run QUALITY.md's P1 to P6 (and P1b, P2b) benchmarks against the database in DATABASE_URL.
 
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/scrm_bench \
         .venv/bin/python bench/run.py --customers 1000000
@@ -25,9 +25,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 # run() measures these by default; the command also runs those that start servers of their own
-# (P2, P2b, P5). P2b is "P2B" here, as --only upper-cases what it is given.
+# (P2, P2b, P5, P6). P2b is "P2B" here, as --only upper-cases what it is given.
 IN_PROCESS = {"P1", "P3", "P4"}
-EVERY = {"P1", "P2", "P2B", "P3", "P4", "P5"}
+EVERY = {"P1", "P1B", "P2", "P2B", "P3", "P4", "P5", "P6"}
 
 
 def setup_django() -> None:
@@ -142,7 +142,7 @@ def run(
     from django.test import Client
     from django.test.utils import override_settings
 
-    from bench import ingest, measure, scenarios, sync, welcome
+    from bench import broadcast_dispatch, broadcasts, ingest, measure, scenarios, sync, welcome
     from scrm.org.services import api_key_create, api_key_revoke
 
     report = Report(
@@ -180,11 +180,13 @@ def run(
             client.force_login(user)
             plan = [
                 ("P1", lambda: scenarios.p1_audience(runs=runs, warmup=warmup)),
+                ("P1B", lambda: broadcasts.p1b_plan(runs=runs, warmup=warmup)),
                 ("P2", lambda: ingest.p2_ingest(customers=customers, say=say)),
                 ("P2B", lambda: welcome.p2b_welcome(customers=customers, say=say)),
                 ("P3", lambda: scenarios.p3_admin(client, runs=runs, warmup=warmup)),
                 ("P4", lambda: scenarios.p4_api(client, raw_key, runs=runs, warmup=warmup)),
                 ("P5", lambda: sync.p5_sync(server=sync_server, say=say)),
+                ("P6", lambda: broadcast_dispatch.p6_dispatch(runs=runs, server=sync_server, say=say)),
             ]
             for name, step in plan:
                 if name not in wanted:
@@ -267,7 +269,7 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
         help="Measure the data set the database holds, whatever its size: no build (e.g. P5 on a "
         "sandbox filled by `seed_demo --no-sync`).",
     )
-    parser.add_argument("--only", help="Comma-separated subset of P1,P2,P2b,P3,P4,P5 (default: all).")
+    parser.add_argument("--only", help="Comma-separated subset of P1,P1b,P2,P2b,P3,P4,P5,P6 (default: all).")
     parser.add_argument("--json", type=Path, help="Also write the figures as JSON to this file.")
     return parser.parse_args(argv)
 

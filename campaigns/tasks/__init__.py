@@ -4,6 +4,7 @@ Importing the package registers every task (Celery's autodiscovery imports ``cam
 """
 
 from .analytics import *  # noqa: F403
+from .broadcast_dispatch import *  # noqa: F403
 from .broadcasts import *  # noqa: F403
 from .content import *  # noqa: F403
 from .groupcodes import *  # noqa: F403

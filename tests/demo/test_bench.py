@@ -40,6 +40,17 @@ def test_benchmarks_run_at_a_tiny_size():
     again = bench.run(customers=2000, runs=1, warmup=0, only={"P1"}, say=messages.append)
     assert again.build is None and [r.id for r in again.results] == ["P1"]
 
+    # P1b: P1's audience planned into recipient rows, against a load of the same rows (rolled back).
+    planned = bench.run(customers=2000, runs=2, warmup=0, only={"P1B"}, say=messages.append)
+    assert planned.errors == [] and [r.id for r in planned.results] == ["P1b"]
+    (p1b,) = planned.results
+    assert [len(f.samples) for f in p1b.figures] == [2, 2] and "rows/s" in p1b.notes[1] and p1b.targets
+    from campaigns.models import Broadcast, BroadcastRecipient
+
+    # Rolled back: only the demo's own draft broadcast remains.
+    assert list(Broadcast.objects.values_list("status", flat=True)) == ["draft"]
+    assert not BroadcastRecipient.objects.exists()
+
     # P5: a full sync of the data set's sandbox corp into emptied tables, then put back. In a test
     # the sandbox answers in-process (a server process would not see the test's transaction).
     customers_before = Customer.objects.count()
@@ -52,6 +63,21 @@ def test_benchmarks_run_at_a_tiny_size():
     assert wall == pytest.approx(waited + own) and 0 < waited < wall and baseline > 0
     assert "customers/s" in p5.notes[1] and p5.targets
     assert Customer.objects.count() == customers_before  # the emptied tables were put back
+
+    # P6: every customer planned, batched by sender and handed to the sandbox, then rolled back.
+    from campaigns.models import Broadcast
+    from scrm.sandbox.models import SandboxMassMessage
+
+    before = (Broadcast.objects.count(), SandboxMassMessage.objects.count())
+    dispatch = bench.run(
+        customers=2000, runs=1, warmup=0, only={"P6"}, say=messages.append, sync_server="inprocess"
+    )
+    assert dispatch.errors == [] and [r.id for r in dispatch.results] == ["P6"]
+    (p6,) = dispatch.results
+    wall, waited, own = (f.samples[0] for f in p6.figures[:3])
+    assert wall == pytest.approx(waited + own) and 0 < waited < wall
+    assert "handed over" in p6.notes[0] and "sender batches" in p6.notes[0] and p6.targets
+    assert (Broadcast.objects.count(), SandboxMassMessage.objects.count()) == before  # all undone
 
 
 def test_figures_and_the_full_count_check():
