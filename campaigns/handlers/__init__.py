@@ -3,4 +3,4 @@
 Importing the package registers them; ``CampaignsConfig.ready()`` does.
 """
 
-from . import contacts, groups  # noqa: F401
+from . import contacts, groups, sop  # noqa: F401
