@@ -259,6 +259,7 @@ SIDEBAR = [
             (_("Follows"), "handshake", "customers.follow"),
             (_("Timeline"), "timeline", "customers.customerevent"),
             (_("Notes"), "sticky_note_2", "customers.customernote"),
+            (_("Segments"), "filter_alt", "customers.segment"),
         ],
     ),
     (
@@ -287,6 +288,35 @@ SIDEBAR = [
             (_("Welcome sends"), "mark_chat_read", "campaigns.welcomesend"),
             (_("Group welcome templates"), "groups_2", "campaigns.groupwelcometemplate"),
             (_("Channel analytics"), "monitoring", "campaigns.channelday"),
+        ],
+    ),
+    (
+        _("Content"),
+        [
+            (_("Materials"), "perm_media", "campaigns.material"),
+            (_("Material folders"), "folder_open", "campaigns.materialfolder"),
+            (_("Material tags"), "style", "campaigns.materialtag"),
+            (_("Scripts"), "chat", "campaigns.script"),
+            (_("Script categories"), "category", "campaigns.scriptcategory"),
+            (_("Sensitive words"), "block", "campaigns.sensitiveword"),
+        ],
+    ),
+    (
+        _("Outreach"),
+        [
+            (_("Broadcasts"), "campaign", "campaigns.broadcast"),
+            (_("Moments"), "photo_library", "campaigns.momentcampaign"),
+        ],
+    ),
+    (
+        _("Automation"),
+        [
+            (_("Customer SOP rules"), "route", "campaigns.soprule"),
+            (_("SOP enrolments"), "how_to_reg", "campaigns.sopenrolment"),
+            (_("SOP occurrences"), "event_repeat", "campaigns.sopoccurrence"),
+            (_("Group SOP rules"), "event_note", "campaigns.groupsoprule"),
+            (_("Group SOP runs"), "history", "campaigns.groupsoprun"),
+            (_("Staff tasks"), "task_alt", "campaigns.stafftask"),
         ],
     ),
     (

@@ -215,6 +215,8 @@ SPECTACULAR_SETTINGS = {
         "AttachmentKindEnum": "campaigns.models.welcome.AttachmentKind",
         # Live codes and group codes share their active / paused status.
         "CodeStatusEnum": "campaigns.models.livecodes.LiveCode.Status",
+        "MaterialKindEnum": "campaigns.models.content.MaterialKind",
+        "SensitiveWordActionEnum": "campaigns.models.content.SensitiveWord.Action",
     },
 }
 
@@ -328,9 +330,30 @@ if OUTREACH_RECEIVE_CAP not in ("month_days", "week_7", "day_1", "month_4"):
 # Quiet hours (local time, HH:MM-HH:MM, may wrap midnight): nothing is handed to WeCom and no SOP
 # step falls due inside them; work due then waits for their end.
 OUTREACH_QUIET_HOURS = env.str("OUTREACH_QUIET_HOURS", default="21:30-08:00")
+# A broadcast batch claimed this many seconds ago and still not handed (its worker died mid-call)
+# is reconciled against WeCom's message list before any retry. Kept above WECOM_HTTP_TIMEOUT, so
+# that a call still in flight has ended, one way or the other, before its outcome is looked up.
+BROADCAST_CLAIM_LEASE = env.int("BROADCAST_CLAIM_LEASE", default=120)
+# Broadcasts handed over within this many days have their results synced every few minutes.
+BROADCAST_RESULTS_DAYS = env.int("BROADCAST_RESULTS_DAYS", default=7)
 # A scheduled occurrence (SOP step, group post, scheduled broadcast) found this many hours late
 # (the scheduler or the workers were down) is skipped with its reason instead of run.
 SOP_MISSED_GRACE_HOURS = env.int("SOP_MISSED_GRACE_HOURS", default=6)
+# Customer SOPs triggered by a segment re-evaluate its rules this often (minutes) to enrol new
+# matches; each evaluation is one INSERT … SELECT over the segment.
+SOP_SEGMENT_EVERY_MINUTES = env.int("SOP_SEGMENT_EVERY_MINUTES", default=15)
+# Moments (campaigns.services.moments): seconds between reads of a creation job; the periodic
+# results sync of campaigns launched within MOMENTS_SYNC_DAYS, every MOMENTS_SYNC_MINUTES; and how
+# long after a launch with an unknown outcome the moment is created again if WeCom lists none.
+MOMENTS_POLL_SECONDS = env.int("MOMENTS_POLL_SECONDS", default=5)
+MOMENTS_SYNC_MINUTES = env.int("MOMENTS_SYNC_MINUTES", default=15)
+MOMENTS_SYNC_DAYS = env.int("MOMENTS_SYNC_DAYS", default=7)
+MOMENTS_LAUNCH_RECONCILE_AFTER = env.int("MOMENTS_LAUNCH_RECONCILE_AFTER", default=300)
+# Staff hear about their open tasks due within this many minutes: one WeCom app message per person
+# per round (every two minutes), listing what is new since their last notice.
+STAFF_TASK_NOTICE_AHEAD_MINUTES = env.int("STAFF_TASK_NOTICE_AHEAD_MINUTES", default=60)
+# The address staff open this server on from WeCom, for the links in their app messages (/m/…).
+SCRM_PUBLIC_URL = env.str("SCRM_PUBLIC_URL", default=_SANDBOX_ORIGIN)
 
 # --- Logging --------------------------------------------------------------------------------------
 

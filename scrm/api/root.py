@@ -13,6 +13,7 @@ ENDPOINTS = [
     "follow",
     "tag-group",
     "tag",
+    "segment",
     "staff",
     "department",
     "group",
@@ -21,6 +22,17 @@ ENDPOINTS = [
     "welcome-message",
     "group-welcome-template",
     "group-code",
+    "broadcast",
+    "material",
+    "material-folder",
+    "material-tag",
+    "script",
+    "script-category",
+    "sensitive-word",
+    "moment",
+    "sop-rule",
+    "group-sop-rule",
+    "staff-task",
 ]
 
 

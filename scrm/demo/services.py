@@ -16,7 +16,7 @@ from django.core.signals import request_finished, request_started
 from django.db import DEFAULT_DB_ALIAS, close_old_connections, connections, transaction
 from django.utils import timezone
 
-from campaigns.models import Channel
+from campaigns.models import Broadcast, Channel, GroupSopRule, MomentCampaign, SopRule, StaffTask
 from campaigns.services.analytics import channel_days_rollup
 from customers.models import (
     Customer,
@@ -26,6 +26,7 @@ from customers.models import (
     FollowPersonalTag,
     FollowTag,
     PersonalTag,
+    Segment,
     Tag,
     TagGroup,
 )
@@ -39,6 +40,7 @@ from scrm.sandbox.seed import SandboxSeeder, sandbox_apps_create, sandbox_corp_c
 from . import pipeline, postgres, wecom_side
 from .columns import TABLES
 from .generator import DemoFacts, DemoGenerator
+from .outreach import demo_outreach
 from .writers import CopySink, InsertSink
 
 DEFAULT_CUSTOMERS = 300
@@ -99,6 +101,9 @@ def _check_empty() -> None:
 def demo_tables_clear() -> None:
     """Delete every demo table's rows through the ORM, leaves first (any database)."""
     get_user_model().objects.filter(username__in=DEMO_USERS).delete()
+    # Outreach built on the demo's people first: they protect the channels, segments and staff.
+    for model in (Broadcast, SopRule, GroupSopRule, MomentCampaign, StaffTask, Segment):
+        model.objects.all().delete()
     for model in (
         FollowTag,
         FollowPersonalTag,
@@ -347,6 +352,9 @@ def demo_seed(
         say("rolling up the channel analytics")
         channel_days_rollup(first_day=base_date - timedelta(days=366), last_day=base_date - timedelta(days=1))
         mark = lap("analytics", mark)
+        say("adding the outreach examples")
+        demo_outreach()
+        mark = lap("outreach", mark)
     counts = {model._meta.label: model.objects.count() for model in TABLES}
 
     if postgresql:

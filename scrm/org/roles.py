@@ -35,6 +35,17 @@ _READ_MOST = {
         "livecodemember": "view",
         "livecodehours": "view",
         "livecodespecialdate": "view",
+        # The content library is what frontline staff send; outreach they take part in is theirs to
+        # follow (each list is scoped to their staff by its selector); their tasks are their inbox.
+        "material": "view",
+        "materialfolder": "view",
+        "materialtag": "view",
+        "script": "view",
+        "scriptcategory": "view",
+        "broadcast": "view",
+        "momentcampaign": "view",
+        "momentpublisher": "view",
+        "stafftask": "view",
     },
 }
 ROLE_PERMISSIONS: dict[str, dict[str, dict[str, str]] | str] = {
