@@ -24,7 +24,6 @@ from django.urls import path, reverse
 from django.utils.html import format_html
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
-from unfold.admin import StackedInline
 from unfold.decorators import display
 from unfold.widgets import UnfoldAdminSelect2MultipleWidget, UnfoldAdminSelectWidget
 
@@ -48,7 +47,13 @@ from ..services.broadcasts import (
     broadcast_validate,
 )
 from ..services.content import material_attachment_fields
-from .welcome import ATTACHMENT_MODEL_FIELDS, URL_FIELDS, AttachmentFileForm, url_https
+from .welcome import (
+    ATTACHMENT_MODEL_FIELDS,
+    AttachmentFileForm,
+    AttachmentInline,
+    formsets_attachments,
+    url_https,
+)
 
 #: Rows of the report page's recipient list; the next page starts after the last id shown.
 RECIPIENTS_SHOWN = 100
@@ -77,33 +82,10 @@ class BroadcastAttachmentFormSet(forms.BaseInlineFormSet):
             raise ValidationError(_("Give a text, an attachment, or both."))
 
 
-class BroadcastAttachmentInline(StackedInline):
+class BroadcastAttachmentInline(AttachmentInline):
     model = BroadcastAttachment
     form = BroadcastAttachmentForm
     formset = BroadcastAttachmentFormSet
-    formfield_overrides = URL_FIELDS
-    extra = 0
-    max_num = MAX_ATTACHMENTS
-    fields = (
-        ("kind", "position"),
-        "title",
-        "link_url",
-        "description",
-        "pic_url",
-        ("appid", "page"),
-        "upload",
-        "stored",
-    )
-    readonly_fields = ("stored",)
-
-    def get_queryset(self, request):
-        return super().get_queryset(request).defer("file_content")
-
-    @display(description=_("stored file"))
-    def stored(self, obj):
-        if not obj.pk or not obj.file_size:
-            return "—"
-        return f"{obj.file_name} ({obj.file_size:,} B)"
 
 
 class GroupIdsField(forms.CharField):
@@ -366,20 +348,7 @@ class BroadcastAdmin(ScrmModelAdmin):
         # Saved with its attachments by the service, in save_related.
 
     def save_related(self, request, form, formsets, change):
-        attachments = []
-        for formset in formsets:
-            kept = [f for f in formset.forms if f.cleaned_data and not f.cleaned_data.get("DELETE")]
-            kept.sort(key=lambda f: f.cleaned_data.get("position") or 0)
-            attachments += [f.instance for f in kept]
-            formset.new_objects = [f.instance for f in kept if f.instance.pk is None]
-            formset.changed_objects = [
-                (f.instance, f.changed_data) for f in kept if f.instance.pk is not None and f.has_changed()
-            ]
-            formset.deleted_objects = [
-                f.instance
-                for f in formset.forms
-                if f.cleaned_data.get("DELETE") and f.instance.pk is not None
-            ]
+        attachments = formsets_attachments(formsets, order_field="position")
         material = form.cleaned_data.get("material")
         if material is not None:
             attachments.append(BroadcastAttachment(**material_attachment_fields(material)))

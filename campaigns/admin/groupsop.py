@@ -11,17 +11,15 @@ from django import forms
 from django.contrib import admin
 from django.core.exceptions import ValidationError
 from django.utils.translation import gettext_lazy as _
-from unfold.admin import StackedInline
 from unfold.decorators import display
 
 from scrm.admin import ReadOnlyAdminMixin, ScrmModelAdmin
 
 from ..models import GroupSopAttachment, GroupSopRule, GroupSopRun
-from ..models.welcome import MAX_ATTACHMENTS
 from ..selectors.groupsop import group_sop_rule_list, group_sop_run_list
 from ..services.content import sensitive_words_check
 from ..services.groupsop import group_sop_rule_errors, group_sop_rule_save
-from .welcome import URL_FIELDS, AttachmentFileForm, AttachmentFormSet, url_https
+from .welcome import AttachmentFileForm, AttachmentInline, url_https
 
 WEEKDAYS = [
     (0, _("Monday")),
@@ -42,25 +40,9 @@ class GroupSopAttachmentForm(AttachmentFileForm):
         fields = ["kind", "title", "link_url", "description", "pic_url", "appid", "page", "position"]
 
 
-class GroupSopAttachmentInline(StackedInline):
+class GroupSopAttachmentInline(AttachmentInline):
     model = GroupSopAttachment
-    formfield_overrides = URL_FIELDS
     form = GroupSopAttachmentForm
-    formset = AttachmentFormSet
-    extra = 0
-    max_num = MAX_ATTACHMENTS
-    fields = (
-        ("kind", "position"),
-        "title",
-        "link_url",
-        "description",
-        "pic_url",
-        ("appid", "page"),
-        "upload",
-    )
-
-    def get_queryset(self, request):
-        return super().get_queryset(request).defer("file_content")
 
 
 class GroupSopRuleForm(forms.ModelForm):

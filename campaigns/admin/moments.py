@@ -21,7 +21,6 @@ from django.utils.html import format_html
 from django.utils.text import Truncator
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
-from unfold.admin import StackedInline
 from unfold.decorators import display
 
 from scrm.admin import ScrmModelAdmin
@@ -36,7 +35,7 @@ from ..services.moments import (
     moment_save,
     moment_sync_request,
 )
-from .welcome import URL_FIELDS, AttachmentFileForm, url_https
+from .welcome import AttachmentFileForm, AttachmentInline, formsets_attachments, url_https
 
 #: The most publishers listed on the progress page; the API pages through all of them.
 PUBLISHERS_SHOWN = 500
@@ -66,24 +65,13 @@ class MomentAttachmentFormSet(forms.BaseInlineFormSet):
             raise ValidationError(_("Give a text, an attachment, or both."))
 
 
-class MomentAttachmentInline(StackedInline):
+class MomentAttachmentInline(AttachmentInline):
     model = MomentAttachment
     form = MomentAttachmentForm
     formset = MomentAttachmentFormSet
-    formfield_overrides = URL_FIELDS
-    extra = 0
     max_num = MAX_IMAGES
+    order_field = "order"
     fields = (("kind", "order"), "title", "link_url", "upload", "stored")
-    readonly_fields = ("stored",)
-
-    def get_queryset(self, request):
-        return super().get_queryset(request).defer("file_content")
-
-    @display(description=_("stored file"))
-    def stored(self, obj):
-        if not obj.pk or not obj.file_size:
-            return "—"
-        return f"{obj.file_name} ({obj.file_size:,} B)"
 
 
 class MomentCampaignForm(forms.ModelForm):
@@ -212,21 +200,7 @@ class MomentCampaignAdmin(ScrmModelAdmin):
         pass  # saved with its attachments and relations by the service, in save_related
 
     def save_related(self, request, form, formsets, change):
-        attachments = []
-        for formset in formsets:
-            kept = [f for f in formset.forms if f.cleaned_data and not f.cleaned_data.get("DELETE")]
-            kept.sort(key=lambda f: f.cleaned_data.get("order") or 0)
-            attachments += [f.instance for f in kept]
-            # What formset.save() would have recorded, for the admin's change message.
-            formset.new_objects = [f.instance for f in kept if f.instance.pk is None]
-            formset.changed_objects = [
-                (f.instance, f.changed_data) for f in kept if f.instance.pk is not None and f.has_changed()
-            ]
-            formset.deleted_objects = [
-                f.instance
-                for f in formset.forms
-                if f.cleaned_data.get("DELETE") and f.instance.pk is not None
-            ]
+        attachments = formsets_attachments(formsets, order_field="order")
         material = form.cleaned_data.get("material")
         if material is not None:
             attachments.append(MomentAttachment(**material_attachment_fields(material)))

@@ -14,20 +14,19 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
-from unfold.admin import StackedInline, TabularInline
+from unfold.admin import TabularInline
 from unfold.decorators import action, display
 
 from scrm.admin import ReadOnlyAdminMixin, ScrmModelAdmin
 
 from ..models import SopEnrolment, SopOccurrence, SopRule, SopStep, SopStepAttachment
-from ..models.welcome import MAX_ATTACHMENTS
 from ..selectors.sop import sop_enrolment_list, sop_occurrence_list, sop_rule_list
 from ..services.sop import sop_rule_delete, sop_rule_errors, sop_rule_save, sop_step_errors
 from .content import EmptyStateMixin
 from .welcome import (
     ATTACHMENT_MODEL_FIELDS,
-    URL_FIELDS,
     AttachmentFileForm,
+    AttachmentInline,
     sensitive_words_form_screen,
     url_https,
 )
@@ -185,24 +184,10 @@ class SopStepAttachmentForm(AttachmentFileForm):
         fields = ["kind", *ATTACHMENT_MODEL_FIELDS, "position"]
 
 
-class SopStepAttachmentInline(StackedInline):
+class SopStepAttachmentInline(AttachmentInline):
     model = SopStepAttachment
     form = SopStepAttachmentForm
-    formfield_overrides = URL_FIELDS
-    extra = 0
-    max_num = MAX_ATTACHMENTS
-    fields = (
-        ("kind", "position"),
-        "title",
-        "link_url",
-        "description",
-        "pic_url",
-        ("appid", "page"),
-        "upload",
-    )
-
-    def get_queryset(self, request):
-        return super().get_queryset(request).defer("file_content")
+    formset = forms.BaseInlineFormSet  # a step's own page: its text is checked with the step
 
 
 @admin.register(SopStep)

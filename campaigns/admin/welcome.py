@@ -116,24 +116,20 @@ class AttachmentFormSet(forms.BaseInlineFormSet):
             raise ValidationError(_("Give a text, an attachment, or both."))
 
 
-class WelcomeAttachmentInline(StackedInline):
-    model = WelcomeAttachment
+class AttachmentInline(StackedInline):
+    """A message's attachments in WeCom's shapes (≤9), as every message admin shows them: welcome
+    messages, broadcasts, moments and SOP steps. Subclasses name the model, form and formset, and
+    the field that orders them."""
+
     formfield_overrides = URL_FIELDS
-    form = WelcomeAttachmentForm
     formset = AttachmentFormSet
     extra = 0
     max_num = MAX_ATTACHMENTS
-    fields = (
-        ("kind", "order"),
-        "title",
-        "link_url",
-        "description",
-        "pic_url",
-        ("appid", "page"),
-        "upload",
-        "stored",
-    )
+    order_field = "position"
     readonly_fields = ("stored",)
+
+    def get_fields(self, request, obj=None):
+        return self.fields or (("kind", self.order_field), *ATTACHMENT_FIELDS)
 
     def get_queryset(self, request):
         return super().get_queryset(request).defer("file_content")
@@ -143,6 +139,31 @@ class WelcomeAttachmentInline(StackedInline):
         if not obj.pk or not obj.file_size:
             return "—"
         return f"{obj.file_name} ({obj.file_size:,} B)"
+
+
+def formsets_attachments(formsets, *, order_field: str = "position") -> list:
+    """The attachments the inline formsets keep, in their order and unsaved, for a service that
+    saves them with their message; each formset records what ``formset.save()`` would have, for
+    the admin's change message."""
+    attachments = []
+    for formset in formsets:
+        kept = [f for f in formset.forms if f.cleaned_data and not f.cleaned_data.get("DELETE")]
+        kept.sort(key=lambda f: f.cleaned_data.get(order_field) or 0)
+        attachments += [f.instance for f in kept]
+        formset.new_objects = [f.instance for f in kept if f.instance.pk is None]
+        formset.changed_objects = [
+            (f.instance, f.changed_data) for f in kept if f.instance.pk is not None and f.has_changed()
+        ]
+        formset.deleted_objects = [
+            f.instance for f in formset.forms if f.cleaned_data.get("DELETE") and f.instance.pk is not None
+        ]
+    return attachments
+
+
+class WelcomeAttachmentInline(AttachmentInline):
+    model = WelcomeAttachment
+    form = WelcomeAttachmentForm
+    order_field = "order"
 
 
 class WelcomeMessageForm(forms.ModelForm):
