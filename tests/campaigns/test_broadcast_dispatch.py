@@ -14,6 +14,7 @@ import pytest
 from django.core.cache import cache
 from django.core.exceptions import ValidationError
 from django.utils import timezone
+from rest_framework.test import APIClient
 
 from campaigns.models import Broadcast, BroadcastBatch, BroadcastRecipient
 from campaigns.services import broadcast_dispatch as dispatch
@@ -25,7 +26,7 @@ from campaigns.services.broadcast_dispatch import (
     broadcast_results_due,
     broadcast_results_sync,
 )
-from customers.models import Follow
+from customers.models import Customer, Follow, Segment
 from scrm.org.models import Staff
 from scrm.sandbox.models import (
     SandboxCall,
@@ -494,3 +495,69 @@ def test_attachments_go_with_fresh_media_and_are_matched_when_reconciling(wecom)
     decoy, sent = SandboxMassMessage.objects.order_by("id").values_list("msgid", flat=True)
     assert batch.msgid == sent
     assert SandboxCall.objects.filter(path="media/upload", errcode=0).count() == 1
+
+
+# --- The done-when, end to end through the API ---------------------------------------------
+
+
+# A segment of 5,000 customers followed by 20 staff; one already received a broadcast today under
+# the "1 a day" rule. HQ previews and launches through the API; eager Celery plans, batches and
+# hands over; the staff confirm in the sandbox; the results sync back.
+def test_a_5000_customer_segment_over_20_staff_in_20_calls_each_gets_one_message(wecom, django_user_model):
+    wecom.OUTREACH_RECEIVE_CAP = "day_1"
+    corp_create(wecom, members=20, contacts=250)
+    outreach_rules_set(receive_cap="day_1")
+    customers = Customer.objects.filter(external_userid__startswith="wm")
+    assert customers.count() == 5000
+    segment = Segment.objects.create(
+        name="All sandbox customers",
+        rules={"staff": list(customers.values_list("follows__staff_id", flat=True).distinct())},
+    )
+    # One customer already got a broadcast today: the "1 a day" cap leaves them out.
+    capped = customers.order_by("id").first()
+    earlier = Broadcast.objects.create(name="Earlier", status=Broadcast.Status.SENT)
+    BroadcastRecipient.objects.create(
+        broadcast=earlier,
+        customer=capped,
+        target=capped.external_userid,
+        status=BroadcastRecipient.Status.SENT,
+        handed_at=timezone.now(),
+        sent_at=timezone.now(),
+    )
+
+    api = APIClient()
+    api.force_authenticate(django_user_model.objects.create_superuser("hq", "hq@example.com", "x"))
+    created = api.post(
+        "/api/v1/broadcasts/", {"name": "Spring", "segment": segment.pk, "text": "Spring sale"}, format="json"
+    )
+    assert created.status_code == 201, created.content
+    pk = created.json()["id"]
+    preview = api.get(f"/api/v1/broadcasts/{pk}/preview/").json()
+    assert (preview["targeted"], preview["eligible"]) == (5000, 4999)
+    assert preview["suppressed"]["receive_cap"] == 1
+
+    assert api.post(f"/api/v1/broadcasts/{pk}/launch/").status_code == 202
+
+    made = list(SandboxCall.objects.filter(path="externalcontact/add_msg_template", errcode=0))
+    assert len(made) == 20  # one call per sender: each has 250 (one 249), far under 10,000
+    assert sum(len(c.body["external_userid"]) for c in made) == 4999
+    left_out = BroadcastRecipient.objects.get(broadcast_id=pk, target=capped.external_userid)
+    assert (left_out.status, left_out.reason) == ("suppressed", "receive_cap")
+
+    for batch in BroadcastBatch.objects.filter(broadcast_id=pk).select_related("sender"):
+        mass_message_send(corp_id=wecom.WECOM_CORP_ID, msgid=batch.msgid, userid=batch.sender.userid)
+    broadcast_results_sync(broadcast_id=pk)
+
+    delivered = Counter(SandboxMassRecipient.objects.filter(status=1).values_list("target", flat=True))
+    assert len(delivered) == 4999 and set(delivered.values()) == {1}
+    assert capped.external_userid not in delivered
+    detail = api.get(f"/api/v1/broadcasts/{pk}/").json()
+    assert detail["funnel"] == {
+        "targeted": 5000,
+        "eligible": 4999,
+        "handed": 4999,
+        "confirmed": 4999,
+        "delivered": 4999,
+    }
+    statuses = Counter(BroadcastRecipient.objects.filter(broadcast_id=pk).values_list("status", flat=True))
+    assert statuses == {"sent": 4999, "suppressed": 1}
