@@ -136,6 +136,9 @@ class BroadcastSenderSerializer(ModelSerializer):
     handed_batches = serializers.IntegerField()
     confirmed_batches = serializers.IntegerField()
     failed_batches = serializers.IntegerField()
+    msgid = serializers.CharField(
+        help_text="WeCom's msgid of the sender's latest batch (empty until handed)."
+    )
     confirmed = serializers.SerializerMethodField()
 
     class Meta:
@@ -149,6 +152,7 @@ class BroadcastSenderSerializer(ModelSerializer):
             "handed_batches",
             "confirmed_batches",
             "failed_batches",
+            "msgid",
             "confirmed",
         ]
 

@@ -7,7 +7,18 @@ or that they created, and within one only their own staff's senders and recipien
 
 from __future__ import annotations
 
-from django.db.models import Count, Exists, IntegerField, OuterRef, Prefetch, Q, QuerySet, Subquery, Sum
+from django.db.models import (
+    Count,
+    Exists,
+    IntegerField,
+    OuterRef,
+    Prefetch,
+    Q,
+    QuerySet,
+    Subquery,
+    Sum,
+    Value,
+)
 from django.db.models.functions import Coalesce
 
 from scrm.org.models import Staff
@@ -62,6 +73,13 @@ def broadcast_senders(*, broadcast: Broadcast, user) -> QuerySet[Staff]:
         handed_batches=agg(Count("id"), status=BroadcastBatch.Status.HANDED),
         confirmed_batches=agg(Count("id"), confirmed_at__isnull=False),
         failed_batches=agg(Count("id"), status=BroadcastBatch.Status.FAILED),
+        # What WeCom calls the sender's task (their latest batch's; one batch up to 10,000 recipients).
+        msgid=Coalesce(
+            Subquery(
+                batches.filter(sender=OuterRef("pk")).exclude(msgid="").order_by("-seq").values("msgid")[:1]
+            ),
+            Value(""),
+        ),
     )
 
 

@@ -544,8 +544,11 @@ def test_a_5000_customer_segment_over_20_staff_in_20_calls_each_gets_one_message
     left_out = BroadcastRecipient.objects.get(broadcast_id=pk, target=capped.external_userid)
     assert (left_out.status, left_out.reason) == ("suppressed", "receive_cap")
 
-    for batch in BroadcastBatch.objects.filter(broadcast_id=pk).select_related("sender"):
-        mass_message_send(corp_id=wecom.WECOM_CORP_ID, msgid=batch.msgid, userid=batch.sender.userid)
+    # Each sender confirms the task the senders list names (its msgid) in the WeCom client.
+    senders = api.get(f"/api/v1/broadcasts/{pk}/senders/", {"page_size": 100}).json()["results"]
+    assert len(senders) == 20 and all(s["msgid"] and not s["confirmed"] for s in senders)
+    for sender in senders:
+        mass_message_send(corp_id=wecom.WECOM_CORP_ID, msgid=sender["msgid"], userid=sender["userid"])
     broadcast_results_sync(broadcast_id=pk)
 
     delivered = Counter(SandboxMassRecipient.objects.filter(status=1).values_list("target", flat=True))
