@@ -642,7 +642,9 @@ def sop_occurrences_run(*, now: datetime) -> SopRunResult:
                     status=SopOccurrence.Status.DONE, done_at=now
                 )
                 result.done += len(runnable)
-            _enrolments_complete(ids={o.enrolment_id for o in batch}, now=now)
+        # After the commit, not inside it: a tick running at the same time may hold an enrolment's
+        # other occurrence. Whichever of the two commits last then sees both done.
+        _enrolments_complete(ids={o.enrolment_id for o in batch}, now=now)
         if len(batch) < BATCH:
             break
     return result
