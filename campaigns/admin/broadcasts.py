@@ -513,16 +513,9 @@ class BroadcastAdmin(ScrmModelAdmin):
         return self._act(request, pk, launch, done)
 
     def cancel_view(self, request, pk: int):
-        def cancel(broadcast):
-            if broadcast.status in (
-                Broadcast.Status.DRAFT,
-                Broadcast.Status.CANCELED,
-                Broadcast.Status.FAILED,
-            ):
-                raise ValidationError(gettext("Only a launched broadcast can be canceled."))
-            return broadcast_cancel(broadcast=broadcast)
-
-        return self._act(request, pk, cancel, gettext("The broadcast was canceled."))
+        return self._act(
+            request, pk, lambda b: broadcast_cancel(broadcast=b), gettext("The broadcast was canceled.")
+        )
 
     def remind_view(self, request, pk: int):
         def done(count):

@@ -280,12 +280,12 @@ class BroadcastViewSet(ModelViewSet):
     )
     def cancel(self, request, pk=None):
         broadcast = self.get_object()
-        if broadcast.status in (Broadcast.Status.DRAFT, Broadcast.Status.CANCELED, Broadcast.Status.FAILED):
-            raise ValidationError({"detail": _("Only a launched broadcast can be canceled.")})
         try:
             broadcast_cancel(broadcast=broadcast)
         except WecomError as error:
             raise _wecom_refused(error) from None
+        except DjangoValidationError as error:
+            raise ValidationError({"detail": " ".join(error.messages)}) from None
         return self._state(broadcast)
 
     @extend_schema(

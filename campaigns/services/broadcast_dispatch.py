@@ -694,11 +694,12 @@ def broadcast_cancel(*, broadcast: Broadcast) -> None:
 
     Pending batches and recipients are canceled at once; a batch in the middle of its call is
     canceled at WeCom as soon as its msgid is recorded. Results already sent stay as synced.
+    Only a launched broadcast can be canceled (``ValidationError`` otherwise).
     """
     with transaction.atomic():
         locked = Broadcast.objects.select_for_update().get(pk=broadcast.pk)
-        if locked.status == Broadcast.Status.CANCELED:
-            return
+        if locked.status in (Broadcast.Status.DRAFT, Broadcast.Status.CANCELED, Broadcast.Status.FAILED):
+            raise ValidationError(_("Only a launched broadcast can be canceled."))
         now = timezone.now()
         Broadcast.objects.filter(pk=broadcast.pk).update(status=Broadcast.Status.CANCELED, canceled_at=now)
         _batches_cancel_pending(broadcast.pk)
