@@ -16,20 +16,12 @@ from unfold.decorators import display
 from scrm.admin import ReadOnlyAdminMixin, ScrmModelAdmin
 
 from ..models import GroupSopAttachment, GroupSopRule, GroupSopRun
+from ..models.livecodes import WEEKDAYS
 from ..selectors.groupsop import group_sop_rule_list, group_sop_run_list
 from ..services.content import sensitive_words_check
 from ..services.groupsop import group_sop_rule_errors, group_sop_rule_save
 from .welcome import AttachmentFileForm, AttachmentInline, url_https
 
-WEEKDAYS = [
-    (0, _("Monday")),
-    (1, _("Tuesday")),
-    (2, _("Wednesday")),
-    (3, _("Thursday")),
-    (4, _("Friday")),
-    (5, _("Saturday")),
-    (6, _("Sunday")),
-]
 TARGETS = ("groups", "owners", "group_tags", "stores")
 
 

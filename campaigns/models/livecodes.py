@@ -27,6 +27,18 @@ __all__ = [
 ]
 
 
+#: Python's weekday numbers (0 = Monday), as live code hours and weekly group posts name them.
+WEEKDAYS = [
+    (0, _("Monday")),
+    (1, _("Tuesday")),
+    (2, _("Wednesday")),
+    (3, _("Thursday")),
+    (4, _("Friday")),
+    (5, _("Saturday")),
+    (6, _("Sunday")),
+]
+
+
 class LiveCode(models.Model):
     """A staff live code: one permanent QR (a WeCom contact way) over a pool of staff.
 
@@ -161,18 +173,7 @@ class LiveCodeHours(models.Model):
     """
 
     code = models.ForeignKey(LiveCode, on_delete=models.CASCADE, related_name="hours")
-    weekday = models.PositiveSmallIntegerField(
-        _("weekday"),
-        choices=[
-            (0, _("Monday")),
-            (1, _("Tuesday")),
-            (2, _("Wednesday")),
-            (3, _("Thursday")),
-            (4, _("Friday")),
-            (5, _("Saturday")),
-            (6, _("Sunday")),
-        ],
-    )
+    weekday = models.PositiveSmallIntegerField(_("weekday"), choices=WEEKDAYS)
     start = models.TimeField(_("from"))
     end = models.TimeField(_("until"))
 
