@@ -151,3 +151,59 @@ class GroupMember(models.Model):
 
     def __str__(self) -> str:
         return self.name or self.member_id
+
+
+class GroupTransfer(models.Model):
+    """One group handed to a new owner within a customer transfer job (PRODUCT.md C4).
+
+    WeCom takes at most 100 groups a call and 300 a day from the same person (WECOM.md §10.3), so
+    each row has the day (Asia/Shanghai) it may go out on; a job's groups spread over days when
+    needed. At most one row per group is in flight (planned or sending).
+    """
+
+    class Status(models.TextChoices):
+        PLANNED = "planned", _("planned")
+        SENDING = "sending", _("being handed over")
+        DONE = "done", _("transferred")
+        FAILED = "failed", _("failed")
+        NO_OWNER = "no_owner", _("no new owner")
+        CANCELED = "canceled", _("canceled")
+
+    job = models.ForeignKey(
+        "customers.TransferJob", verbose_name=_("job"), on_delete=models.CASCADE, related_name="group_transfers"
+    )
+    group = models.ForeignKey(GroupChat, verbose_name=_("group"), on_delete=models.CASCADE, related_name="transfers")
+    old_owner = models.ForeignKey(
+        "org.Staff", verbose_name=_("from"), on_delete=models.PROTECT, related_name="+"
+    )
+    new_owner = models.ForeignKey(
+        "org.Staff", verbose_name=_("to"), null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    status = models.CharField(_("status"), max_length=16, choices=Status.choices, default=Status.PLANNED)
+    due_on = models.DateField(_("goes out on"))
+    errcode = models.IntegerField(_("WeCom errcode"), null=True, blank=True)
+    error = models.CharField(_("error"), max_length=300, blank=True)
+    claimed_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+    updated_at = models.DateTimeField(_("updated at"), auto_now=True)
+
+    class Meta:
+        verbose_name = _("group transfer")
+        verbose_name_plural = _("group transfers")
+        ordering = ["id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["group"],
+                condition=models.Q(status__in=["planned", "sending"]),
+                name="grp_transfer_one_in_flight",
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["status", "due_on"], name="grp_transfer_due_idx"),
+            models.Index(fields=["job", "status"], name="grp_transfer_job_idx"),
+            # The 300-a-day cap counts what one person's groups did today.
+            models.Index(fields=["old_owner", "due_on"], name="grp_transfer_owner_day_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.group_id} → {self.new_owner_id} ({self.status})"

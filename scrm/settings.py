@@ -355,6 +355,21 @@ STAFF_TASK_NOTICE_AHEAD_MINUTES = env.int("STAFF_TASK_NOTICE_AHEAD_MINUTES", def
 # The address staff open this server on from WeCom, for the links in their app messages (/m/…).
 SCRM_PUBLIC_URL = env.str("SCRM_PUBLIC_URL", default=_SANDBOX_ORIGIN)
 
+# --- Staff lifecycle: transfers of customers and groups, the customer pool --------------------------
+# A departure found by callback, sync or WeCom's unassigned list starts the reassignment at once;
+# false: the admin reviews the preview and starts it (the nightly run still plans leftovers).
+TRANSFER_AUTO_START = env.bool("TRANSFER_AUTO_START", default=True)
+# The most customers a colleague may hold after taking over, unless a policy says otherwise
+# (WeCom's own per-member limit is 20,000 by default).
+TRANSFER_TAKEOVER_CAPACITY = env.int("TRANSFER_TAKEOVER_CAPACITY", default=20_000)
+# A transfer batch claimed this many seconds ago whose outcome was never recorded (a worker died
+# mid-call) is looked up in WeCom's transfer results before it is sent again.
+TRANSFER_CLAIM_LEASE = env.int("TRANSFER_CLAIM_LEASE", default=120)
+# Waiting transfers (WeCom's 24-hour acceptance) are polled for results this often (minutes).
+TRANSFER_RESULTS_EVERY_MINUTES = env.int("TRANSFER_RESULTS_EVERY_MINUTES", default=30)
+# How many customers one staff member may claim from the pool per day (Asia/Shanghai days).
+POOL_DAILY_CLAIM_LIMIT = env.int("POOL_DAILY_CLAIM_LIMIT", default=20)
+
 # --- Logging --------------------------------------------------------------------------------------
 
 LOGGING = {

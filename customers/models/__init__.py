@@ -300,6 +300,9 @@ class CustomerEvent(models.Model):
         FOLLOW_GONE = "follow_gone", _("no longer a contact (cause unknown)")
         WELCOME_SENT = "welcome_sent", _("welcome message sent")
         WELCOME_FAILED = "welcome_failed", _("welcome message not delivered")
+        TRANSFER_STARTED = "transfer_started", _("transfer to a colleague started")
+        POOLED = "pooled", _("moved to the customer pool")
+        CLAIMED = "claimed", _("claimed from the customer pool")
 
     class Source(models.TextChoices):
         WECOM = "wecom", _("WeCom")
@@ -403,3 +406,33 @@ class Segment(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+
+from .transfers import (  # noqa: E402  (after Customer, Follow and Segment, which they point at)
+    PoolEntry,
+    TransferBatch,
+    TransferItem,
+    TransferJob,
+    TransferNotice,
+    TransferPolicy,
+)
+
+__all__ = [
+    "Customer",
+    "CustomerEvent",
+    "CustomerNote",
+    "Follow",
+    "FollowPersonalTag",
+    "FollowTag",
+    "LifecycleStage",
+    "PersonalTag",
+    "PoolEntry",
+    "Segment",
+    "Tag",
+    "TagGroup",
+    "TransferBatch",
+    "TransferItem",
+    "TransferJob",
+    "TransferNotice",
+    "TransferPolicy",
+]
