@@ -170,9 +170,14 @@ class GroupTransfer(models.Model):
         CANCELED = "canceled", _("canceled")
 
     job = models.ForeignKey(
-        "customers.TransferJob", verbose_name=_("job"), on_delete=models.CASCADE, related_name="group_transfers"
+        "customers.TransferJob",
+        verbose_name=_("job"),
+        on_delete=models.CASCADE,
+        related_name="group_transfers",
     )
-    group = models.ForeignKey(GroupChat, verbose_name=_("group"), on_delete=models.CASCADE, related_name="transfers")
+    group = models.ForeignKey(
+        GroupChat, verbose_name=_("group"), on_delete=models.CASCADE, related_name="transfers"
+    )
     old_owner = models.ForeignKey(
         "org.Staff", verbose_name=_("from"), on_delete=models.PROTECT, related_name="+"
     )

@@ -65,8 +65,7 @@ class TransferPolicy(models.Model):
         null=True,
         blank=True,
         help_text=_(
-            "The most customers a colleague may hold after taking over; empty: "
-            "TRANSFER_TAKEOVER_CAPACITY."
+            "The most customers a colleague may hold after taking over; empty: TRANSFER_TAKEOVER_CAPACITY."
         ),
     )
     on_refusal = models.CharField(
@@ -241,7 +240,9 @@ class TransferItem(models.Model):
         WECOM_ERROR = "wecom_error", _("WeCom answered an error")
         DAILY_CLAIM_LIMIT = "daily_claim_limit", _("today's claim limit is reached")
 
-    job = models.ForeignKey(TransferJob, verbose_name=_("job"), on_delete=models.CASCADE, related_name="items")
+    job = models.ForeignKey(
+        TransferJob, verbose_name=_("job"), on_delete=models.CASCADE, related_name="items"
+    )
     customer = models.ForeignKey(
         "customers.Customer", verbose_name=_("customer"), on_delete=models.CASCADE, related_name="+"
     )
@@ -317,6 +318,9 @@ class TransferNotice(models.Model):
             models.UniqueConstraint(fields=["job", "staff"], name="cust_transfer_notice_once"),
         ]
 
+    def __str__(self) -> str:
+        return f"{self.job_id} → {self.staff_id}"
+
 
 class PoolEntry(models.Model):
     """A customer in the pool (公海): no active owner until a colleague claims them."""
@@ -328,7 +332,10 @@ class PoolEntry(models.Model):
         RETURNED = "returned", _("returned by an admin")
 
     customer = models.ForeignKey(
-        "customers.Customer", verbose_name=_("customer"), on_delete=models.CASCADE, related_name="pool_entries"
+        "customers.Customer",
+        verbose_name=_("customer"),
+        on_delete=models.CASCADE,
+        related_name="pool_entries",
     )
     follow = models.ForeignKey(
         "customers.Follow",
