@@ -43,18 +43,18 @@ def member_changed(event: CallbackEvent) -> None:
     try:
         data = client.user_get(userid)
     except errors.UserNotFound:
-        staff_depart(userids=[userid], at=event_time(event))
+        staff_depart(userids=[userid], at=event_time(event), trigger="callback")
         return
     with_contact = set(client.get_follow_user_list())
     if userid != old_userid and not Staff.objects.filter(userid=userid).exists():
         Staff.objects.filter(userid=old_userid).update(userid=userid)
-    staff_apply(members=[data], contact_enabled={userid} & with_contact)
+    staff_apply(members=[data], contact_enabled={userid} & with_contact, trigger="callback")
 
 
 def member_deleted(event: CallbackEvent) -> None:
     """``delete_user``: the member left; their follows stay for the reassignment of customers."""
     if event.user_id:
-        staff_depart(userids=[event.user_id], at=event_time(event))
+        staff_depart(userids=[event.user_id], at=event_time(event), trigger="callback")
 
 
 def _party_id(event: CallbackEvent) -> int | None:

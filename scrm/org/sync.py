@@ -28,7 +28,9 @@ from scrm.wecom import errors
 from scrm.wecom.client import WecomClient
 from scrm.wecom.sync import SyncContext
 
+from .audit import audit_record
 from .models import Department, Staff, StaffDepartment
+from .signals import staff_departed
 
 logger = logging.getLogger(__name__)
 
@@ -196,12 +198,18 @@ def _staff_values(
 
 @transaction.atomic
 def staff_apply(
-    *, members: Sequence[dict], contact_enabled: set[str] | None = None, ctx: SyncContext | None = None
+    *,
+    members: Sequence[dict],
+    contact_enabled: set[str] | None = None,
+    ctx: SyncContext | None = None,
+    trigger: str = "sync",
 ) -> dict[str, int]:
     """Upsert members as ``user/get`` returns them, with their department memberships.
 
     ``contact_enabled`` holds the userids with customer contact; None keeps what we hold (true
     for a member new to us). Only rows whose values changed are written. Returns userid → pk.
+    A member WeCom now says has quit (status 5) departs through :func:`staff_depart`, so that the
+    departure is recorded once whatever else reports it (``trigger`` says who noticed).
     """
     if not members:
         return {}
@@ -216,6 +224,7 @@ def staff_apply(
         Department.objects.filter(wecom_id__in=wanted_departments).values_list("wecom_id", "pk")
     )
     changed = []
+    leaving: list[str] = []
     for data in members:
         old = old_rows.get(data["userid"])
         enabled = (
@@ -224,6 +233,12 @@ def staff_apply(
             else (old["contact_enabled"] if old else True)
         )
         values = _staff_values(data, departments=departments, contact_enabled=enabled, old=old)
+        was_departed = old is not None and old["status"] == Staff.Status.DEPARTED
+        if values["status"] == Staff.Status.DEPARTED and not was_departed:
+            # Written as it was (new: active) here; staff_depart below records the departure.
+            values["status"] = old["status"] if old else Staff.Status.ACTIVE
+            values["departed_at"] = old["departed_at"] if old else None
+            leaving.append(data["userid"])
         if old is None or any(old[k] != v for k, v in values.items()):
             changed.append(Staff(userid=data["userid"], **values))
             _count(ctx, "staff created" if old is None else "staff updated", 1)
@@ -234,6 +249,8 @@ def staff_apply(
             unique_fields=["userid"],
             update_fields=[f.removesuffix("_id") for f in STAFF_FIELDS] + ["updated_at"],
         )
+    if leaving:
+        staff_depart(userids=leaving, ctx=ctx, trigger=trigger)
     pks = dict(Staff.objects.filter(userid__in=userids).values_list("userid", "pk"))
     _memberships_apply(members=members, staff_pks=pks, departments=departments)
     return pks
@@ -276,20 +293,55 @@ def _memberships_apply(
 
 
 def staff_depart(
-    *, userids: Iterable[str], at: datetime | None = None, ctx: SyncContext | None = None
+    *,
+    userids: Iterable[str],
+    at: datetime | None = None,
+    ctx: SyncContext | None = None,
+    trigger: str = "sync",
 ) -> int:
-    """Mark these staff departed (never deleted: their customers await reassignment)."""
+    """Mark these staff departed (never deleted: their customers await reassignment).
+
+    Only members not departed yet change, under a row lock, so a callback, a sync and WeCom's
+    unassigned list reporting the same departure record it once: ``departed_at`` keeps the first
+    time, one ``staff.departed`` audit entry is written, and ``staff_departed`` is sent after
+    commit with ``trigger`` ("callback", "sync" or "unassigned"). Returns how many departed.
+    """
     at = at or timezone.now()
-    ids = list(userids)
-    departed = 0
-    for start in range(0, len(ids), 1000):
-        departed += (
-            Staff.objects.filter(userid__in=ids[start : start + 1000])
-            .exclude(status=Staff.Status.DEPARTED)
-            .update(status=Staff.Status.DEPARTED, departed_at=at, updated_at=timezone.now())
+    ids = list(dict.fromkeys(userids))
+    departed: list[int] = []
+    with transaction.atomic():
+        for start in range(0, len(ids), 1000):
+            pks = list(
+                Staff.objects.select_for_update()
+                .filter(userid__in=ids[start : start + 1000])
+                .exclude(status=Staff.Status.DEPARTED)
+                .values_list("pk", flat=True)
+            )
+            if pks:
+                Staff.objects.filter(pk__in=pks).update(
+                    status=Staff.Status.DEPARTED, departed_at=at, updated_at=timezone.now()
+                )
+                departed += pks
+        _departures_record(staff_ids=departed, trigger=trigger)
+    _count(ctx, "staff departed", len(departed))
+    return len(departed)
+
+
+def _departures_record(*, staff_ids: list[int], trigger: str) -> None:
+    """The audit entry of each departure, and ``staff_departed`` once the transaction commits."""
+    if not staff_ids:
+        return
+    for staff in Staff.objects.filter(pk__in=staff_ids).order_by("pk"):
+        audit_record(
+            "staff.departed",
+            target=staff,
+            at=staff.departed_at,
+            key=f"staff.departed:{staff.pk}:{int(staff.departed_at.timestamp())}",
+            details={"trigger": trigger, "userid": staff.userid},
         )
-    _count(ctx, "staff departed", departed)
-    return departed
+    transaction.on_commit(
+        lambda: staff_departed.send(sender=Staff, staff_ids=list(staff_ids), trigger=trigger)
+    )
 
 
 def member_fetch(ctx: SyncContext, userid: str) -> dict | None:
