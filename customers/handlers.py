@@ -16,8 +16,10 @@ a change it made (or, for the ``added`` event, when that relationship has none y
   ``profile_updated`` for remark, description, remark company or mobiles.
 - ``del_external_contact``: the follow ends ``deleted_by_staff``, or ``transferred`` when
   ``Source=DELETE_BY_TRANSFER``; ``del_follow_user``: ``deleted_by_customer``.
-- ``transfer_fail``: a ``transfer_failed`` event with ``FailReason``; follow statuses stay as they
-  are (the transfer flow owns them).
+- ``transfer_fail``: a transfer of ours ends refused (or takeover full) and is handled by the job's
+  policy (:func:`customers.transfers.results.transfer_fail_apply`, which writes the
+  ``transfer_failed`` event); a transfer we did not start gets a ``transfer_failed`` event with
+  ``FailReason``. Follow statuses stay as they are (the transfer flow owns them).
 - ``change_external_tag``: create / update refetch the tag or group by id; delete marks it (a
   group with all its tags) deleted; shuffle refetches the orders.
 
@@ -230,6 +232,17 @@ def transfer_failed(event: CallbackEvent) -> None:
         return
     staff_id = staff_ids.get(event.user_id)
     when = wecom_time(event.create_time)
+    # Our own transfer: the item ends and the policy handles it, with its timeline event; a
+    # second delivery, or a failure the results poll saw first, changes nothing.
+    from .transfers.results import transfer_fail_apply
+
+    if transfer_fail_apply(
+        external_userid=event.external_user_id,
+        takeover_userid=event.user_id,
+        reason=event.fail_reason,
+        when=when,
+    ):
+        return
     CustomerEvent.objects.get_or_create(
         customer_id=customer_id,
         staff_id=staff_id,

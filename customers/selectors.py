@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+from collections import defaultdict
 from collections.abc import Iterable
 
 from django.core.cache import cache
-from django.db.models import QuerySet
+from django.db.models import Count, Q, QuerySet
 
 from scrm.org.scoping import scope_for
 
-from .models import Customer, CustomerEvent, CustomerNote, Follow, Tag, TagGroup
+from .models import Customer, CustomerEvent, CustomerNote, Follow, Tag, TagGroup, TransferItem, TransferJob
 
 TAG_NAMES_CACHE_KEY = "customers:tag-names:v1"
 
@@ -93,3 +94,33 @@ def tag_labels(tag_ids: Iterable[int], names: dict[int, tuple[str, str]] | None 
         for tag_id in tag_ids
         if tag_id in names
     ]
+
+
+def transfer_job_list(*, user) -> QuerySet[TransferJob]:
+    """Transfer jobs the user may see: all for everything-scopes, else those from or to a member
+    in their scope."""
+    scope = scope_for(user)
+    jobs = TransferJob.objects.select_related("handover", "takeover")
+    if scope.everything:
+        return jobs
+    if scope.is_empty:
+        return jobs.none()
+    staff = scope.staff().values("id")
+    return jobs.filter(Q(handover__in=staff) | Q(takeover__in=staff))
+
+
+def transfer_job_counts(job_ids: Iterable[int]) -> dict[int, dict[str, int]]:
+    """``{job id: {item status: count}}`` for these jobs (every status, zeros included), in one
+    grouped query."""
+    job_ids = list(job_ids)
+    counts: dict[int, dict[str, int]] = defaultdict(lambda: dict.fromkeys(TransferItem.Status.values, 0))
+    rows = (
+        TransferItem.objects.filter(job_id__in=job_ids)
+        .order_by()
+        .values("job_id", "status")
+        .annotate(n=Count("id"))
+        .values_list("job_id", "status", "n")
+    )
+    for job_id, status, n in rows:
+        counts[job_id][status] = n
+    return {job_id: counts[job_id] for job_id in job_ids}
