@@ -217,6 +217,14 @@ SPECTACULAR_SETTINGS = {
         "CodeStatusEnum": "campaigns.models.livecodes.LiveCode.Status",
         "MaterialKindEnum": "campaigns.models.content.MaterialKind",
         "SensitiveWordActionEnum": "campaigns.models.content.SensitiveWord.Action",
+        "TransferJobKindEnum": "customers.models.transfers.TransferJob.Kind",
+        "TransferJobStatusEnum": "customers.models.transfers.TransferJob.Status",
+        "TransferJobTriggerEnum": "customers.models.transfers.TransferJob.Trigger",
+        "TransferStrategyEnum": "customers.models.transfers.TransferPolicy.Strategy",
+        "TransferItemStatusEnum": "customers.models.transfers.TransferItem.Status",
+        "TransferItemReasonEnum": "customers.models.transfers.TransferItem.Reason",
+        "PoolEntryReasonEnum": "customers.models.transfers.PoolEntry.Reason",
+        "PoolClaimRefusalEnum": "customers.transfers.pool.CLAIM_REFUSALS",
     },
 }
 

@@ -14,6 +14,8 @@ ENDPOINTS = [
     "tag-group",
     "tag",
     "segment",
+    "transfer-job",
+    "pool",
     "staff",
     "department",
     "group",

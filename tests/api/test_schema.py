@@ -46,6 +46,13 @@ PATHS = {
     "/api/v1/segments/{id}/sample/": {"get"},
     "/api/v1/segments/{id}/export/": {"get"},
     "/api/v1/segments/count/": {"post"},
+    "/api/v1/transfer-jobs/": {"get"},
+    "/api/v1/transfer-jobs/{id}/": {"get"},
+    "/api/v1/transfer-jobs/{id}/items/": {"get"},
+    "/api/v1/transfer-jobs/onjob/": {"post"},
+    "/api/v1/pool/": {"get"},
+    "/api/v1/pool/{id}/": {"get"},
+    "/api/v1/pool/claim/": {"post"},
     "/api/v1/staff/": {"get"},
     "/api/v1/staff/{id}/": {"get"},
     "/api/v1/departments/": {"get"},
@@ -242,6 +249,21 @@ def _sop_example(company):
     return rule
 
 
+def _transfer_examples(company):
+    from customers.models import PoolEntry, TransferItem, TransferJob
+
+    job = TransferJob.objects.create(kind="onjob", trigger="api", handover=company.sa, takeover=company.sb)
+    follow = company.ca1.follows.get()
+    TransferItem.objects.create(job=job, customer=company.ca1, follow=follow, takeover=company.sb)
+    TransferItem.objects.create(
+        job=job, customer=company.cb1, takeover=company.sb, status="blocked", reason="not_followed"
+    )
+    entry = PoolEntry.objects.create(
+        customer=company.ca2, follow=company.ca2.follows.get(), reason="policy", entered_at=timezone.now()
+    )
+    return {"transfer-jobs": job, "pool": entry}
+
+
 def test_responses_stay_inside_the_schema(schema, api, company):
     """Every list and object the API returns validates against its documented schema (R5)."""
     CustomerEventFactory(customer=company.ca1, staff=company.sa, payload={"tags": [{"id": 1}]})
@@ -282,6 +304,7 @@ def test_responses_stay_inside_the_schema(schema, api, company):
         "departments": company.store_a,
         "groups": company.ga,
         "group-members": company.ga.members.get(),
+        **_transfer_examples(company),
     }
     components = _json_schema(schema["components"])
     client = api("admin")
@@ -303,4 +326,5 @@ def test_responses_stay_inside_the_schema(schema, api, company):
         checked += 1
     # moments: list, detail, publishers; group SOP + tasks: 3 + 2; customer SOP: 3;
     # broadcasts: list, detail, preview, senders, recipients: 5
-    assert checked == 34 + 12 + 3 + 5 + 3 + 5
+    # transfer jobs: list, detail, items; pool: list, detail: 5
+    assert checked == 34 + 12 + 3 + 5 + 3 + 5 + 5
