@@ -27,6 +27,13 @@ class CampaignsConfig(AppConfig):
 
         segment_rules_register()  # live_codes, channel choices (customers.segments' registry)
 
+        # Customers taken over bring their open staff tasks and SOP enrolments with them.
+        from customers.signals import follows_transferred
+
+        from .services.transfers import follows_transferred_receiver
+
+        follows_transferred.connect(follows_transferred_receiver, dispatch_uid="campaigns.staff_work_move")
+
         # The beat schedules exist after every migrate (scrm.schedules): the live codes' review
         # every minute, the welcome attachments' media refresh every hour, the analytics rollup
         # every night. Sent for this app only, once the whole migration run is done.
