@@ -813,4 +813,5 @@ class PersonalTagAdmin(ScrmModelAdmin):
         return super().formfield_for_foreignkey(db_field, request, **kwargs)
 
 
-from . import admin_segments  # noqa: E402, F401  (registers the segment admin)
+# Registers the segment admin, and the transfer, policy and pool admins (with a customer action).
+from . import admin_segments, admin_transfers  # noqa: E402, F401

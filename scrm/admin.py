@@ -329,6 +329,15 @@ SIDEBAR = [
         ],
     ),
     (
+        _("Staff lifecycle"),
+        [
+            (_("Transfer jobs"), "move_up", "customers.transferjob"),
+            (_("Customer pool"), "waves", "customers.poolentry"),
+            (_("Reassignment policies"), "alt_route", "customers.transferpolicy"),
+            (_("Audit log"), "history_edu", "org.auditentry"),
+        ],
+    ),
+    (
         _("WeCom"),
         [
             (_("Callback inbox"), "inbox", "wecom.callbackinbox"),

@@ -12,6 +12,8 @@ from collections.abc import Iterable
 
 from django.contrib import admin, messages
 from django.db.models import QuerySet
+from django.http import HttpResponseRedirect
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
@@ -22,7 +24,7 @@ from unfold.decorators import action, display
 
 from scrm.admin import ReadOnlyAdminMixin, ScrmModelAdmin
 
-from .models import ApiKey, Department, Operator, Role, Staff, StaffDepartment
+from .models import ApiKey, AuditEntry, Department, Operator, Role, Staff, StaffDepartment
 from .scoping import user_role
 from .selectors import department_list, staff_in_departments, staff_list
 from .services import api_key_create, api_key_revoke, department_save, operator_assign, operator_remove
@@ -152,6 +154,7 @@ class StaffAdmin(ScrmModelAdmin):
         "status",
         "contact_enabled",
         "user",
+        "reassignment",
     )
     list_select_related = ("main_department", "user")
     list_filter = (
@@ -163,6 +166,7 @@ class StaffAdmin(ScrmModelAdmin):
     search_help_text = _("Name, or exact userid or mobile.")
     autocomplete_fields = ("user",)
     inlines = (StaffMembershipInline,)
+    actions_detail = ("preview_reassignment",)
     fieldsets = (
         (None, {"fields": ("name", "userid", "main_department", "position", "status", "departed_at")}),
         (
@@ -202,6 +206,92 @@ class StaffAdmin(ScrmModelAdmin):
 
     def has_delete_permission(self, request, obj=None):
         return False
+
+    # The reassignment preview is the customers app's page (customers.admin_transfers); it is
+    # reached by its URL name, so this module still imports nothing from above.
+    def has_preview_reassignment_permission(self, request, object_id=None):
+        return request.user.has_perm("customers.view_transferjob")
+
+    @display(description=_("reassignment"))
+    def reassignment(self, obj):
+        if obj.status != Staff.Status.DEPARTED:
+            return "-"
+        url = reverse("admin:customers_transferjob_preview", args=[obj.pk])
+        return format_html('<a class="text-primary-600" href="{}">{}</a>', url, _("preview, reassign"))
+
+    @action(
+        description=_("Preview reassignment"),
+        url_path="preview-reassignment",
+        icon="move_up",
+        permissions=["preview_reassignment"],
+    )
+    def preview_reassignment(self, request, object_id):
+        return HttpResponseRedirect(reverse("admin:customers_transferjob_preview", args=[object_id]))
+
+
+# --- Audit log ------------------------------------------------------------------------------------
+
+
+class AuditValueFilter(DropdownFilter):
+    """One of the values the log holds in ``field`` (the log has one row per event, not per
+    customer, so the distinct values are few)."""
+
+    field = ""
+
+    def lookups(self, request, model_admin):
+        values = AuditEntry.objects.order_by(self.field).values_list(self.field, flat=True).distinct()[:200]
+        return [(value, value) for value in values]
+
+    def queryset(self, request, queryset):
+        value = self.value()
+        return queryset.filter(**{self.field: value}) if value else queryset
+
+
+class AuditActionFilter(AuditValueFilter):
+    title = _("action")
+    parameter_name = "action"
+    field = "action"
+
+
+class AuditTargetTypeFilter(AuditValueFilter):
+    title = _("record type")
+    parameter_name = "target_type"
+    field = "target_type"
+
+
+@admin.register(AuditEntry)
+class AuditEntryAdmin(ReadOnlyAdminMixin, ScrmModelAdmin):
+    """The audit log, read-only; written only through ``scrm.org.audit.audit_record``."""
+
+    list_display = ("occurred_at", "action", "target_type", "target_repr", "actor")
+    list_select_related = ("actor",)
+    list_filter = (AuditActionFilter, AuditTargetTypeFilter)
+    search_fields = ("=target_id", "^target_repr")
+    search_help_text = _("A record's whole id, or the beginning of its name.")
+    sortable_by = ("occurred_at",)
+    fields = (
+        "occurred_at",
+        "action",
+        "target_type",
+        "target_id",
+        "target_repr",
+        "actor",
+        "details",
+        "created_at",
+    )
+    readonly_fields = fields
+
+    def changelist_view(self, request, extra_context=None):
+        if request.method == "GET" and not request.GET and not self.get_queryset(request).exists():
+            self.message_user(
+                request,
+                _(
+                    "The audit log is empty. It records departures, reassignment policies and transfer "
+                    "jobs, with who did what and when."
+                ),
+                messages.INFO,
+            )
+        return super().changelist_view(request, extra_context)
 
 
 # --- Roles ----------------------------------------------------------------------------------------

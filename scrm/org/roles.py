@@ -48,10 +48,17 @@ _READ_MOST = {
         "stafftask": "view",
     },
 }
+# Store managers follow the departures of their stores: the transfer jobs from or to their staff
+# (scoped by staff) and the customer pool (corp-wide: a pooled customer has no owner). Policies,
+# the audit log, on-job transfers and claiming stay with marketing managers and administrators.
+_STORE_MANAGER = {
+    **_READ_MOST,
+    "customers": {**_READ_MOST["customers"], "transferjob": "view", "poolentry": "view"},
+}
 ROLE_PERMISSIONS: dict[str, dict[str, dict[str, str]] | str] = {
     Role.ADMIN: "all",
     Role.MARKETING_MANAGER: "all",
-    Role.STORE_MANAGER: _READ_MOST,
+    Role.STORE_MANAGER: _STORE_MANAGER,
     Role.GUIDE: _READ_MOST,
 }
 
