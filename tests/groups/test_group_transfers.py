@@ -153,7 +153,9 @@ def test_a_member_who_leaves_groups_but_no_customers_gets_a_job_for_the_groups(s
     assert job is not None and job.takeover_id == successor.pk and not job.items.exists()
     # Planned by the groups app once the job is announced (after commit in production).
     assert group_transfers_plan(job) == 2
-    assert set(GroupTransfer.objects.values_list("group", "new_owner")) == {(g.pk, successor.pk) for g in groups}
+    assert set(GroupTransfer.objects.values_list("group", "new_owner")) == {
+        (g.pk, successor.pk) for g in groups
+    }
     # The groups are in flight: another plan finds nothing.
     assert departure_preview(handover).groups == 0
     assert departure_plan(staff_id=handover.pk, trigger=TransferJob.Trigger.ADMIN) is None
