@@ -804,7 +804,7 @@ def contacts_apply(
 # --- Ending follows and the timeline ---------------------------------------------------------------
 
 
-def _event(*, customer_id, staff_id, type, occurred_at, source, payload) -> dict[str, Any]:  # noqa: A002
+def event(*, customer_id, staff_id, type, occurred_at, source, payload) -> dict[str, Any]:  # noqa: A002
     return {
         "customer_id": customer_id,
         "staff_id": staff_id,
@@ -815,7 +815,9 @@ def _event(*, customer_id, staff_id, type, occurred_at, source, payload) -> dict
     }
 
 
-def _events_insert(events: list[dict[str, Any]]) -> None:
+def events_insert(events: list[dict[str, Any]]) -> None:
+    """Timeline events (dicts of :func:`event` fields) in bulk: one statement per chunk on
+    PostgreSQL, without building a model per row."""
     now = timezone.now()
     _insert(CustomerEvent, [{**event, "created_at": now} for event in events])
 
@@ -839,9 +841,9 @@ def follows_end(
             status=status, status_changed_at=when, updated_at=timezone.now()
         )
         customer_tag_ids_refresh({r[1] for r in rows})
-        _events_insert(
+        events_insert(
             [
-                _event(
+                event(
                     customer_id=customer_id,
                     staff_id=staff_id,
                     type=event_type,
@@ -887,7 +889,7 @@ def added_events_write(
         payload = {"userid": b.userid, "state": b.state, "add_way": b.add_way}
         payload.update((extra or {}).get(b.follow_id, {}))
         events.append(
-            _event(
+            event(
                 customer_id=b.customer_id,
                 staff_id=b.staff_id,
                 type=CustomerEvent.Type.ADDED,
@@ -896,7 +898,7 @@ def added_events_write(
                 payload=payload,
             )
         )
-    _events_insert(events)
+    events_insert(events)
     return len(events)
 
 
@@ -926,7 +928,7 @@ def tag_events_write(
         ):
             if changed:
                 events.append(
-                    _event(
+                    event(
                         customer_id=customer_id,
                         staff_id=staff_id,
                         type=event_type,
@@ -938,5 +940,5 @@ def tag_events_write(
                         },
                     )
                 )
-    _events_insert(events)
+    events_insert(events)
     return len(events)

@@ -55,6 +55,7 @@ from scrm.wecom.errors import NetworkError, TokenError, TransientError, WecomErr
 
 from ..models import CustomerEvent, TransferBatch, TransferItem, TransferJob
 from ..models.transfers import TRANSFER_BATCH_SIZE
+from ..wecom import event, events_insert
 
 logger = logging.getLogger(__name__)
 
@@ -235,16 +236,18 @@ def _call(client: WecomClient, batch: TransferBatch, job: TransferJob, rows: lis
 
 
 def _started_events(rows: Sequence[_Row], batch: TransferBatch, job: TransferJob, when: datetime) -> None:
-    CustomerEvent.objects.bulk_create(
-        CustomerEvent(
-            customer_id=row.customer_id,
-            staff_id=row.handover_id,
-            type=CustomerEvent.Type.TRANSFER_STARTED,
-            occurred_at=when,
-            source=CustomerEvent.Source.SYSTEM,
-            payload={"from": row.handover_id, "to": batch.takeover_id, "job": job.pk},
-        )
-        for row in rows
+    events_insert(
+        [
+            event(
+                customer_id=row.customer_id,
+                staff_id=row.handover_id,
+                type=CustomerEvent.Type.TRANSFER_STARTED.value,
+                occurred_at=when,
+                source=CustomerEvent.Source.SYSTEM.value,
+                payload={"from": row.handover_id, "to": batch.takeover_id, "job": job.pk},
+            )
+            for row in rows
+        ]
     )
 
 

@@ -41,6 +41,8 @@ from ..models.transfers import IN_FLIGHT, TRANSFER_BATCH_SIZE
 from ..signals import transfer_job_planned
 from .policy import TakeoverAssigner, policy_for
 
+#: A plan this large refreshes the planner's statistics of the transfer tables (PostgreSQL).
+ANALYZE_AT = 5000
 #: Batches per INSERT when writing a plan.
 WRITE_BATCH = 1000
 #: Item, pool entry and event rows per INSERT statement (see :func:`_rows_insert`).
@@ -224,6 +226,12 @@ def departure_plan(*, staff_id: int, trigger: str, actor=None) -> TransferJob | 
                 )
             ),
         )
+        if connection.vendor == "postgresql" and len(follows) >= ANALYZE_AT:
+            # Thousands of fresh items and batches the planner has no statistics for yet: every
+            # batch's claim, read and record would be planned as for an empty table (P7: 43 s of
+            # our time for 50,000 customers without this, 11.5 s with it).
+            with connection.cursor() as cursor:
+                cursor.execute(f"ANALYZE {TransferItem._meta.db_table}, {TransferBatch._meta.db_table}")
         pooled_count = takeovers.count(None)
         if pooled_count:
             _pool(job, reason=pool_reason, at=now)
