@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django.db import models
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 from customers.models import Customer
 from scrm.org.models import Department, Staff
@@ -179,10 +180,18 @@ class GroupTransfer(models.Model):
         GroupChat, verbose_name=_("group"), on_delete=models.CASCADE, related_name="transfers"
     )
     old_owner = models.ForeignKey(
-        "org.Staff", verbose_name=_("from"), on_delete=models.PROTECT, related_name="+"
+        "org.Staff",
+        verbose_name=pgettext_lazy("transfer", "from"),
+        on_delete=models.PROTECT,
+        related_name="+",
     )
     new_owner = models.ForeignKey(
-        "org.Staff", verbose_name=_("to"), null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+        "org.Staff",
+        verbose_name=pgettext_lazy("transfer", "to"),
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
     )
     status = models.CharField(_("status"), max_length=16, choices=Status.choices, default=Status.PLANNED)
     due_on = models.DateField(_("goes out on"))

@@ -121,11 +121,14 @@ class TransferJob(models.Model):
     status = models.CharField(_("status"), max_length=16, choices=Status.choices, default=Status.PLANNED)
     trigger = models.CharField(_("started by"), max_length=16, choices=Trigger.choices)
     handover = models.ForeignKey(
-        Staff, verbose_name=_("from"), on_delete=models.PROTECT, related_name="transfer_jobs_out"
+        Staff,
+        verbose_name=pgettext_lazy("transfer", "from"),
+        on_delete=models.PROTECT,
+        related_name="transfer_jobs_out",
     )
     takeover = models.ForeignKey(
         Staff,
-        verbose_name=_("to"),
+        verbose_name=pgettext_lazy("transfer", "to"),
         null=True,
         blank=True,
         on_delete=models.PROTECT,
@@ -256,7 +259,12 @@ class TransferItem(models.Model):
         help_text=_("Empty for a customer the handover does not follow (listed as blocked)."),
     )
     takeover = models.ForeignKey(
-        Staff, verbose_name=_("to"), null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+        Staff,
+        verbose_name=pgettext_lazy("transfer", "to"),
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
     )
     batch = models.ForeignKey(
         TransferBatch, null=True, blank=True, on_delete=models.SET_NULL, related_name="items"
