@@ -1,5 +1,5 @@
 #!/usr/bin/env python
-"""Run QUALITY.md's P1 to P6 (and P1b, P2b) benchmarks against the database in DATABASE_URL.
+"""Run QUALITY.md's P1 to P7 (and P1b, P2b) benchmarks against the database in DATABASE_URL.
 
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/scrm_bench \
         .venv/bin/python bench/run.py --customers 1000000
@@ -25,9 +25,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 # run() measures these by default; the command also runs those that start servers of their own
-# (P2, P2b, P5, P6). P2b is "P2B" here, as --only upper-cases what it is given.
+# (P2, P2b, P5, P6, P7). P2b is "P2B" here, as --only upper-cases what it is given.
 IN_PROCESS = {"P1", "P3", "P4"}
-EVERY = {"P1", "P1B", "P2", "P2B", "P3", "P4", "P5", "P6"}
+EVERY = {"P1", "P1B", "P2", "P2B", "P3", "P4", "P5", "P6", "P7"}
 
 
 def setup_django() -> None:
@@ -142,14 +142,15 @@ def run(
     from django.test import Client
     from django.test.utils import override_settings
 
-    from bench import broadcast_dispatch, broadcasts, ingest, measure, scenarios, sync, welcome
+    from bench import broadcast_dispatch, broadcasts, ingest, measure, scenarios, sync, transfers, welcome
     from scrm.org.services import api_key_create, api_key_revoke
 
     report = Report(
         started=datetime.now().astimezone(), customers=customers, seed=seed, runs=runs, warmup=warmup
     )
     wanted = IN_PROCESS if only is None else only
-    if wanted - {"P2"} and not as_is:  # P2's callbacks read nothing of the data set
+    # P2's callbacks read nothing of the data set; P7 brings its own departed member and customers.
+    if wanted - {"P2", "P7"} and not as_is:
         report.build = ensure_data(customers=customers, seed=seed, rebuild=rebuild, say=say)
     memory = measure.memory_gib()
     report.machine = {
@@ -187,6 +188,12 @@ def run(
                 ("P4", lambda: scenarios.p4_api(client, raw_key, runs=runs, warmup=warmup)),
                 ("P5", lambda: sync.p5_sync(server=sync_server, say=say)),
                 ("P6", lambda: broadcast_dispatch.p6_dispatch(runs=runs, server=sync_server, say=say)),
+                (
+                    "P7",
+                    lambda: transfers.p7_transfers(
+                        customers=customers, runs=runs, server=sync_server, say=say
+                    ),
+                ),
             ]
             for name, step in plan:
                 if name not in wanted:
@@ -269,7 +276,9 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
         help="Measure the data set the database holds, whatever its size: no build (e.g. P5 on a "
         "sandbox filled by `seed_demo --no-sync`).",
     )
-    parser.add_argument("--only", help="Comma-separated subset of P1,P1b,P2,P2b,P3,P4,P5,P6 (default: all).")
+    parser.add_argument(
+        "--only", help="Comma-separated subset of P1,P1b,P2,P2b,P3,P4,P5,P6,P7 (default: all)."
+    )
     parser.add_argument("--json", type=Path, help="Also write the figures as JSON to this file.")
     return parser.parse_args(argv)
 

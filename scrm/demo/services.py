@@ -26,9 +26,12 @@ from customers.models import (
     FollowPersonalTag,
     FollowTag,
     PersonalTag,
+    PoolEntry,
     Segment,
     Tag,
     TagGroup,
+    TransferJob,
+    TransferPolicy,
 )
 from groups.models import GroupChat, GroupMember, GroupTag
 from scrm.org.models import Department, Role, Staff, StaffDepartment
@@ -41,6 +44,7 @@ from . import pipeline, postgres, wecom_side
 from .columns import TABLES
 from .generator import DemoFacts, DemoGenerator
 from .outreach import demo_outreach
+from .transfers import demo_transfer_policies
 from .writers import CopySink, InsertSink
 
 DEFAULT_CUSTOMERS = 300
@@ -101,6 +105,10 @@ def _check_empty() -> None:
 def demo_tables_clear() -> None:
     """Delete every demo table's rows through the ORM, leaves first (any database)."""
     get_user_model().objects.filter(username__in=DEMO_USERS).delete()
+    # Transfers first: their jobs (with their items, batches, notices and group transfers) and the
+    # pool protect the staff who handed over, took over or claimed.
+    for model in (PoolEntry, TransferJob, TransferPolicy):
+        model.objects.all().delete()
     # Outreach built on the demo's people first: they protect the channels, segments and staff.
     for model in (Broadcast, SopRule, GroupSopRule, MomentCampaign, StaffTask, Segment):
         model.objects.all().delete()
@@ -354,6 +362,7 @@ def demo_seed(
         mark = lap("analytics", mark)
         say("adding the outreach examples")
         demo_outreach()
+        demo_transfer_policies()
         mark = lap("outreach", mark)
     counts = {model._meta.label: model.objects.count() for model in TABLES}
 
