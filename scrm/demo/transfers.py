@@ -9,8 +9,9 @@ from __future__ import annotations
 from customers.models import TransferPolicy
 from scrm.org.models import Department
 
-#: The department whose departing staff hand their customers to the department's manager.
-MANAGER_DEPARTMENT = "华东大区"
+#: The department whose departing staff's customers go round-robin to their store's colleagues
+#: (the demo's departments have no leaders, so a "manager" policy would pool everyone).
+ROUND_ROBIN_DEPARTMENT = "华东大区"
 
 
 def demo_transfer_policies() -> int:
@@ -23,11 +24,11 @@ def demo_transfer_policies() -> int:
             strategy=TransferPolicy.Strategy.LEAST_LOADED, on_refusal=TransferPolicy.OnRefusal.POOL
         )
         made += 1
-    department = Department.objects.filter(name=MANAGER_DEPARTMENT).first()
+    department = Department.objects.filter(name=ROUND_ROBIN_DEPARTMENT).first()
     if department is not None and not TransferPolicy.objects.filter(department=department).exists():
         TransferPolicy.objects.create(
             department=department,
-            strategy=TransferPolicy.Strategy.MANAGER,
+            strategy=TransferPolicy.Strategy.ROUND_ROBIN,
             on_refusal=TransferPolicy.OnRefusal.NEXT,
         )
         made += 1

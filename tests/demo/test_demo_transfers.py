@@ -6,7 +6,7 @@ import pytest
 
 from customers.models import TransferJob, TransferPolicy
 from scrm.demo.services import demo_tables_clear
-from scrm.demo.transfers import MANAGER_DEPARTMENT, demo_transfer_policies
+from scrm.demo.transfers import ROUND_ROBIN_DEPARTMENT, demo_transfer_policies
 from scrm.org.models import Staff
 from tests.factories import DepartmentFactory, StaffFactory
 
@@ -14,13 +14,13 @@ pytestmark = pytest.mark.django_db
 
 
 def test_a_corp_default_and_one_department_policy_made_once():
-    area = DepartmentFactory(name=MANAGER_DEPARTMENT)
+    area = DepartmentFactory(name=ROUND_ROBIN_DEPARTMENT)
     assert demo_transfer_policies() == 2
     assert demo_transfer_policies() == 0
     default = TransferPolicy.objects.get(department__isnull=True)
     assert (default.strategy, default.on_refusal) == ("least_loaded", "pool")
     own = TransferPolicy.objects.get(department=area)
-    assert (own.strategy, own.on_refusal) == ("manager", "next")
+    assert (own.strategy, own.on_refusal) == ("round_robin", "next")
 
 
 def test_clearing_the_demo_deletes_transfer_jobs_before_the_staff_they_protect():
